@@ -1,0 +1,3 @@
+from recxplore.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Item representations consumed by the backbones (feature adaptation and ID fusion)."""

@@ -1,0 +1,48 @@
+"""BERT4Rec (Sun et al., CIKM 2019): bidirectional self-attention trained by masked-item
+prediction. The [MASK] token is id ``n_items + 1`` and has its own learned vector, so the item
+embedder only ever sees real item ids."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from recxplore.adapt.item_embedder import ItemEmbedder
+from recxplore.backbones.transformer import TransformerBlock, attention_mask
+
+
+class BERT4Rec(nn.Module):
+    objective = "masked"
+
+    def __init__(self, items: ItemEmbedder, *, hidden: int, layers: int, heads: int,
+                 dropout: float, max_len: int):
+        super().__init__()
+        assert items.dim == hidden, "the item embedder must output the backbone's hidden size"
+        self.items = items
+        self.mask_id = items.n_items + 1
+        self.max_len = max_len
+        self.mask_vector = nn.Parameter(torch.randn(hidden) * 0.02)
+        self.positions = nn.Embedding(max_len, hidden)
+        self.norm_in = nn.LayerNorm(hidden)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(hidden, heads, dropout, ffn_hidden=4 * hidden,
+                                                     activation="gelu") for _ in range(layers))
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        # seq: (B, L) left-padded ids, mask_id at masked positions -> (B, L, D)
+        L = seq.shape[1]
+        masked = seq == self.mask_id
+        x = self.items(seq.masked_fill(masked, 0))  # (B, L, D)
+        x = torch.where(masked.unsqueeze(-1), self.mask_vector, x)
+        pos = torch.arange(self.max_len - L, self.max_len, device=seq.device)
+        x = self.drop(self.norm_in(x + self.positions(pos)))
+        attend = attention_mask(seq, causal=False)
+        for block in self.blocks:
+            x = block(x, attend)
+        return self.norm(x)
+
+    def user_vectors(self, seq: torch.Tensor) -> torch.Tensor:
+        # Append [MASK] after the history (dropping the oldest item if full): (B, L) -> (B, D)
+        mask = torch.full_like(seq[:, :1], self.mask_id)
+        return self.forward(torch.cat([seq[:, 1:], mask], dim=1))[:, -1]

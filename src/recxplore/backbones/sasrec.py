@@ -1,0 +1,47 @@
+"""SASRec (Kang & McAuley, ICDM 2018): causal self-attention over the item sequence.
+
+Trained on every position at once (position t predicts item t + 1). Inputs are left-padded so
+the last position holds the most recent item.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from recxplore.adapt.item_embedder import ItemEmbedder
+from recxplore.backbones.transformer import TransformerBlock, attention_mask
+
+
+class SASRec(nn.Module):
+    objective = "causal"
+
+    def __init__(self, items: ItemEmbedder, *, hidden: int, layers: int, heads: int,
+                 dropout: float, max_len: int):
+        super().__init__()
+        assert items.dim == hidden, "the item embedder must output the backbone's hidden size"
+        self.items = items
+        self.max_len = max_len
+        self.scale = math.sqrt(hidden)
+        self.positions = nn.Embedding(max_len, hidden)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(hidden, heads, dropout, ffn_hidden=hidden,
+                                                     activation="gelu") for _ in range(layers))
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        # seq: (B, L) left-padded item ids -> (B, L, D) next-item representations
+        L = seq.shape[1]
+        pos = torch.arange(self.max_len - L, self.max_len, device=seq.device)
+        x = self.items(seq) * self.scale + self.positions(pos)  # (B, L, D)
+        x = self.drop(x) * (seq != 0).unsqueeze(-1)
+        attend = attention_mask(seq, causal=True)
+        for block in self.blocks:
+            x = block(x, attend)
+        return self.norm(x)
+
+    def user_vectors(self, seq: torch.Tensor) -> torch.Tensor:
+        # seq: (B, L) left-padded histories -> (B, D)
+        return self.forward(seq)[:, -1]

@@ -1,0 +1,104 @@
+"""Content-addressed artifacts published atomically.
+
+An artifact is a folder ``<root>/<stage>/<key>`` holding ``manifest.json``. It is built in
+``<key>.partial`` (where long stages keep their checkpoints, so a rerun resumes) and renamed into
+place only when complete, so a crash never leaves something that looks finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Optional
+
+from recxplore.errors import ArtifactError
+
+MANIFEST = "manifest.json"
+
+
+def home_dir(configured: Optional[str] = None) -> Path:
+    """Root of all caches: the config value, else $RECXPLORE_HOME, else ~/.cache/recxplore."""
+    if configured:
+        return Path(configured).expanduser()
+    env = os.environ.get("RECXPLORE_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "recxplore"
+
+
+def artifact_key(stage: str, config: Any, inputs: tuple[str, ...] = ()) -> str:
+    """Hash of the stage name, its resolved config and the keys of its inputs."""
+    blob = json.dumps({"stage": stage, "config": config, "inputs": list(inputs)},
+                      sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=False, default=str)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def package_versions(names: tuple[str, ...] = ("recxplore", "torch", "numpy")) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Artifact:
+    """One cached stage output. Use ``done`` to reuse, else fill ``partial`` and ``publish``."""
+
+    def __init__(self, root: Path, stage: str, key: str):
+        self.stage = stage
+        self.key = key
+        self.path = Path(root) / stage / key
+        self.partial = self.path.with_name(key + ".partial")
+
+    @property
+    def done(self) -> bool:
+        return (self.path / MANIFEST).is_file()
+
+    def manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ArtifactError(f"{self.path / MANIFEST}: unreadable manifest ({err}); delete "
+                                f"{self.path} and rerun to rebuild it") from None
+
+    def begin(self, fresh: bool = False) -> Path:
+        """Create (or reuse, for resuming) the partial folder and return it."""
+        if fresh and self.partial.exists():
+            shutil.rmtree(self.partial)
+        self.partial.mkdir(parents=True, exist_ok=True)
+        return self.partial
+
+    def publish(self, manifest: dict[str, Any]) -> Path:
+        """Write the manifest into the partial folder, then rename it into place."""
+        full = {"stage": self.stage, "key": self.key, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "versions": package_versions(), **manifest}
+        write_json_atomic(self.partial / MANIFEST, full)
+        if self.path.exists():  # another process finished the same artifact first
+            shutil.rmtree(self.partial)
+        else:
+            os.replace(self.partial, self.path)
+        return self.path

@@ -1,0 +1,344 @@
+"""Typed configuration: one frozen dataclass per section, YAML loading, dotted overrides.
+
+Every problem (unknown key, wrong type, value out of range, cross-field conflict) is collected
+and reported at once in a ``ConfigError``, so a user fixes a config in one pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from recxplore.errors import ConfigError
+
+
+def _opt(default: Any, help: str, **extra: Any) -> Any:
+    """A dataclass field with a one-line help text (shown by ``recxplore config --help``)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda d=default: list(d), metadata={"help": help, **extra})
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    name: str = _opt("ml-100k", "dataset: ml-100k, ml-1m, amazon2014:<Cat>, amazon2018:<Cat>, "
+                     "amazon2023:<Cat>, steam, yelp, atomic:<name>")
+    data_dir: Optional[str] = _opt(None, "folder with the raw files (default: $RECXPLORE_HOME/raw)")
+    source_file: Literal["auto", "reviews", "ratings", "core5"] = _opt(
+        "auto", "Amazon 2014/2018: which interaction file to read; auto picks the first present "
+        "of 5-core reviews, full reviews, ratings CSV")
+    min_rating: Optional[float] = _opt(None, "keep interactions with rating >= this (null: keep all)")
+    dedup: Literal["first", "last", "none"] = _opt(
+        "first", "repeated (user, item) pairs: keep the first, the last, or all")
+    filter: Literal["none", "kcore", "one_pass"] = _opt(
+        "one_pass", "none; kcore = iterate until every user and item has the minimum count; "
+        "one_pass = LLMEmb/LLM-ESR: one pass of user/item counts, then drop short users")
+    user_core: int = _opt(3, "minimum interactions per user for the filter", ge=1)
+    item_core: int = _opt(3, "minimum interactions per item for the filter", ge=1)
+    min_seq_len: int = _opt(3, "users with fewer interactions after filtering are dropped "
+                            "(3 = a train, a validation and a test item)", ge=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptConfig:
+    fusion: Literal["id"] = _opt("id", "item representation: id = ID embeddings only")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    backbone: str = _opt("sasrec", "sequential model: sasrec, gru4rec, bert4rec")
+    hidden: int = _opt(64, "hidden size of item vectors and the backbone", ge=1)
+    layers: int = _opt(2, "transformer blocks (sasrec, bert4rec) or GRU layers (gru4rec)", ge=1)
+    heads: int = _opt(2, "attention heads (sasrec, bert4rec); must divide hidden", ge=1)
+    dropout: float = _opt(0.2, "dropout probability in the backbone and on item vectors",
+                          ge=0.0, lt=1.0)
+    max_len: int = _opt(50, "most recent items the model sees per sequence", ge=2)
+    mask_prob: float = _opt(0.2, "bert4rec: share of positions masked in training",
+                            gt=0.0, lt=1.0)
+
+    def __post_init__(self) -> None:
+        if self.backbone in ("sasrec", "bert4rec") and self.hidden % self.heads:
+            raise ConfigError([f"model.heads: must divide model.hidden={self.hidden} for "
+                               f"{self.backbone}; got {self.heads}"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    loss: Literal["ce", "bce", "sampled"] = _opt(
+        "ce", "ce = softmax over all items; bce = one random negative per position (the paper); "
+        "sampled = softmax over num_negatives shared uniform negatives")
+    num_negatives: Optional[int] = _opt(
+        None, "negatives per position for bce (default 1) or per batch for sampled (default 256)",
+        ge=1)
+    lr: float = _opt(1e-3, "AdamW learning rate", gt=0.0)
+    weight_decay: float = _opt(0.0, "AdamW weight decay", ge=0.0)
+    batch_size: int = _opt(128, "sequences (windows of up to model.max_len targets) per step", ge=1)
+    epochs: int = _opt(200, "maximum training epochs", ge=1)
+    patience: int = _opt(20, "stop after this many epochs without a better validation metric",
+                         ge=1)
+    select_metric: str = _opt("NDCG@10", "validation metric (full ranking) used for model "
+                              "selection and early stopping")
+    seed: int = _opt(42, "seed for initialisation, shuffling, negatives and dropout")
+    device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
+    threads: int = _opt(0, "torch CPU threads (0: torch's default)", ge=0)
+    grad_clip: Optional[float] = _opt(None, "clip the gradient norm to this value", gt=0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    ks: list[int] = _opt([5, 10, 20], "cut-offs K for HR@K, NDCG@K and MRR@K")
+    sampled_negatives: int = _opt(100, "uniform negatives per user for sampled ranking "
+                                  "(excluding the user's items)", ge=1)
+    mask_history: bool = _opt(True, "full ranking: exclude items already in the input sequence "
+                              "(never the target), as RecBole does")
+    batch_size: int = _opt(512, "users scored per evaluation batch", ge=1)
+
+    def __post_init__(self) -> None:
+        bad = [k for k in self.ks if not isinstance(k, int) or k < 1]
+        if not self.ks or bad:
+            raise ConfigError([f"eval.ks: must be a non-empty list of integers >= 1; got {self.ks}"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class PathsConfig:
+    home: Optional[str] = _opt(None, "root of caches and runs (default: $RECXPLORE_HOME or "
+                               "~/.cache/recxplore)")
+    runs_dir: Optional[str] = _opt(None, "where run folders go (default: <home>/runs)")
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "adapt": AdaptConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
+    "paths": PathsConfig,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+    def replace(self, **overrides: Any) -> "Config":
+        """A validated copy with dotted overrides: ``cfg.replace(**{"train.seed": 43})``."""
+        raw = self.to_dict()
+        for dotted, value in overrides.items():
+            section, _, key = dotted.partition(".")
+            raw.setdefault(section, {})[key] = value
+        return from_dict(raw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false",
+            type(None): "null"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
+    """Return (ok, value converted to tp). Ints are accepted where floats are expected."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return (value in typing.get_args(tp), value)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            ok, converted = _coerce(value, arg)
+            if ok:
+                return True, converted
+        return False, value
+    if origin is list:
+        if not isinstance(value, list):
+            return False, value
+        (item_tp,) = typing.get_args(tp)
+        out = []
+        for v in value:
+            ok, converted = _coerce(v, item_tp)
+            if not ok:
+                return False, value
+            out.append(converted)
+        return True, out
+    if tp is type(None):
+        return value is None, value
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value
+    if tp is str:
+        return isinstance(value, str), value
+    raise TypeError(f"unsupported config type {tp}")  # internal: a new field type needs support
+
+
+def _range_problem(key: str, value: Any, meta: dict[str, Any]) -> Optional[str]:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    for bound, test, word in (("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
+                              ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")):
+        if bound in meta and not test(value, meta[bound]):
+            return f"{key}: must be {word} {meta[bound]}; got {value!r}"
+    return None
+
+
+def _build_section(name: str, cls: type, values: Any, problems: list[str]) -> Any:
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        problems.append(f"{name}: must be a mapping of keys to values; got {values!r}")
+        return None
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    ok_section = True
+    for key, value in values.items():
+        if key not in fields:
+            problems.append(f"{name}.{key}: unknown key; valid keys are "
+                            f"{', '.join(sorted(fields))}")
+            ok_section = False
+            continue
+        ok, converted = _coerce(value, hints[key])
+        if not ok:
+            problems.append(f"{name}.{key}: must be {_type_name(hints[key])}; got {value!r}")
+            ok_section = False
+            continue
+        rng = _range_problem(f"{name}.{key}", converted, dict(fields[key].metadata))
+        if rng:
+            problems.append(rng)
+            ok_section = False
+            continue
+        kwargs[key] = converted
+    if not ok_section:
+        return None
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:  # cross-field checks in __post_init__
+        problems.extend(err.problems)
+        return None
+
+
+def _check_names(cfg: Config, problems: list[str]) -> None:
+    # Registries are looked up lazily so that config.py stays import-light.
+    from recxplore.backbones import BACKBONES
+    from recxplore.data.sources import known_dataset_problem
+
+    if cfg.model.backbone not in BACKBONES:
+        problems.append(f"model.backbone: unknown backbone; valid names are "
+                        f"{', '.join(sorted(BACKBONES))}; got {cfg.model.backbone!r}")
+    problem = known_dataset_problem(cfg.data.name)
+    if problem:
+        problems.append(f"data.name: {problem}")
+    if cfg.train.loss == "ce" and cfg.train.num_negatives is not None:
+        problems.append("train.num_negatives: not used by train.loss='ce' (softmax over all "
+                        "items); remove it or choose loss 'bce' or 'sampled'")
+    if not _is_metric_name(cfg.train.select_metric, cfg.eval.ks):
+        problems.append(f"train.select_metric: must be HR@K, NDCG@K or MRR@K with K in eval.ks="
+                        f"{cfg.eval.ks}; got {cfg.train.select_metric!r}")
+
+
+def _is_metric_name(name: str, ks: list[int]) -> bool:
+    metric, _, k = name.partition("@")
+    return metric in ("HR", "NDCG", "MRR") and k.isdigit() and int(k) in ks
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.lr=0.01"`` -> (["train", "lr"], 0.01). Values are parsed as YAML scalars/lists."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError([f"override {text!r}: expected section.key=value, e.g. train.seed=43"])
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        raise ConfigError([f"override {text!r}: the value is not valid YAML ({err})"]) from None
+    return key.strip().split("."), value
+
+
+def from_dict(raw: dict[str, Any], overrides: Optional[list[str]] = None) -> Config:
+    """Validate a nested mapping plus dotted overrides into a ``Config``; all problems at once."""
+    problems: list[str] = []
+    merged: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for text in overrides or []:
+        try:
+            path, value = parse_override(text)
+        except ConfigError as err:
+            problems.extend(err.problems)
+            continue
+        if len(path) != 2:
+            problems.append(f"override {text!r}: expected exactly section.key, e.g. model.hidden=64")
+            continue
+        section, key = path
+        if not isinstance(merged.get(section, {}), dict):
+            continue  # reported below as a malformed section
+        merged.setdefault(section, {})[key] = value
+    built: dict[str, Any] = {}
+    for name, values in merged.items():
+        if name not in SECTIONS:
+            problems.append(f"{name}: unknown section; valid sections are {', '.join(SECTIONS)}")
+            continue
+        built[name] = _build_section(name, SECTIONS[name], values, problems)
+    if problems:
+        raise ConfigError(problems)
+    cfg = Config(**{k: v for k, v in built.items() if v is not None})
+    _check_names(cfg, problems)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def load(path: Optional[str | Path] = None, overrides: Optional[list[str]] = None) -> Config:
+    """Load a YAML config file (or the embedded defaults when ``path`` is None)."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError([f"config file {path}: not found; pass an existing YAML file or "
+                               f"omit --config for the defaults"])
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ConfigError([f"config file {path}: not valid YAML ({err})"]) from None
+        if not isinstance(raw, dict):
+            raise ConfigError([f"config file {path}: must be a mapping of sections; got "
+                               f"{type(raw).__name__}"])
+    return from_dict(raw, overrides)
+
+
+def dump(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def describe() -> str:
+    """Every section and key with its type, default and help, for ``--help``-style output."""
+    lines = []
+    for name, cls in SECTIONS.items():
+        lines.append(f"{name}:")
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            lines.append(f"  {f.name} ({_type_name(hints[f.name])}, default {default!r}): "
+                         f"{f.metadata.get('help', '')}")
+    return "\n".join(lines)

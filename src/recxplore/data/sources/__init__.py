@@ -1,0 +1,85 @@
+"""Dataset names -> raw loaders. A name is ``family`` or ``family:argument``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from recxplore.data.sources import amazon, atomic, movielens, steam, yelp
+from recxplore.data.sources.readers import RawData
+from recxplore.registry import Registry
+
+
+@dataclass(frozen=True)
+class Source:
+    load: Callable[[str, Path, str], RawData]  # (argument, data_dir, source_file)
+    locate: Callable[[str, Path, str], list[Path]]  # the files load would read ([] if missing)
+    needs_argument: bool
+    example: str
+
+
+SOURCES: Registry[Source] = Registry("dataset family")
+for _name in ("ml-100k", "ml-1m"):
+    SOURCES.register(_name, Source(
+        load=lambda arg, d, which, n=_name: movielens.load_movielens(n, d),
+        locate=lambda arg, d, which, n=_name: movielens.locate(n, d),
+        needs_argument=False, example=_name))
+for _release, _example in (("amazon2014", "Beauty"), ("amazon2018", "AMAZON_FASHION"),
+                           ("amazon2023", "All_Beauty")):
+    SOURCES.register(_release, Source(
+        load=lambda arg, d, which, r=_release: amazon.load_amazon(r, arg, d, which),
+        locate=lambda arg, d, which, r=_release: amazon.locate(r, arg, d, which),
+        needs_argument=True, example=f"{_release}:{_example}"))
+SOURCES.register("steam", Source(load=lambda arg, d, which: steam.load_steam(d),
+                                 locate=lambda arg, d, which: steam.locate(d),
+                                 needs_argument=False, example="steam"))
+SOURCES.register("yelp", Source(load=lambda arg, d, which: yelp.load_yelp(d),
+                                locate=lambda arg, d, which: yelp.locate(d),
+                                needs_argument=False, example="yelp"))
+SOURCES.register("atomic", Source(load=lambda arg, d, which: atomic.load_atomic(arg, d),
+                                  locate=lambda arg, d, which: atomic.locate(arg, d),
+                                  needs_argument=True, example="atomic:my-dataset"))
+
+# The paper's datasets and the offline ones, listed by `recxplore datasets`.
+LISTED = ["ml-100k", "ml-1m", "amazon2014:Beauty", "amazon2014:Video_Games",
+          "amazon2018:AMAZON_FASHION", "amazon2023:All_Beauty", "steam", "yelp"]
+
+
+def split_name(name: str) -> tuple[str, str]:
+    family, _, argument = name.partition(":")
+    return family, argument
+
+
+def known_dataset_problem(name: str) -> Optional[str]:
+    """None if ``name`` is well-formed, else what is wrong with it."""
+    family, argument = split_name(name)
+    if family not in SOURCES:
+        examples = ", ".join(s.example for _, s in SOURCES.items())
+        return f"unknown dataset {name!r}; valid forms are {examples}"
+    source = SOURCES[family]
+    if source.needs_argument and not argument:
+        return f"{family} needs a name after a colon, e.g. {source.example}; got {name!r}"
+    if not source.needs_argument and argument:
+        return f"{family} takes no ':' argument; got {name!r}"
+    return None
+
+
+def load_raw(name: str, data_dir: Path, source_file: str = "auto") -> RawData:
+    family, argument = split_name(name)
+    return SOURCES[family].load(argument, data_dir, source_file)
+
+
+def locate(name: str, data_dir: Path, source_file: str = "auto") -> list[Path]:
+    """The raw files ``load_raw`` would read, without reading them; [] when absent."""
+    family, argument = split_name(name)
+    return SOURCES[family].locate(argument, data_dir, source_file)
+
+
+def listed_datasets(data_dir: Path) -> list[str]:
+    """The listed names plus every RecBole atomic dataset found in ``data_dir``."""
+    names = list(LISTED)
+    if data_dir.is_dir():
+        for inter in sorted(data_dir.glob("*.inter")) + sorted(data_dir.glob("*/*.inter")):
+            names.append(f"atomic:{inter.stem}")
+    return list(dict.fromkeys(names))

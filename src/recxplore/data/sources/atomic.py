@@ -1,0 +1,109 @@
+"""RecBole atomic files: ``<name>.inter`` and optional ``<name>.item``, tab-separated, typed headers.
+
+A header cell is ``field:type`` with type one of token, token_seq, float, float_seq. The
+interaction file needs ``user_id`` and ``item_id``; ``rating`` and ``timestamp`` are optional.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from recxplore.data.sources.readers import RawData, open_text_lines
+from recxplore.errors import DataError
+
+TYPES = ("token", "token_seq", "float", "float_seq")
+URL = "https://github.com/RUCAIBox/RecSysDatasets (RecBole atomic files)"
+
+
+def _header(path: Path, lineno: int, text: str) -> list[tuple[str, str]]:
+    fields = []
+    for cell in text.split("\t"):
+        name, sep, kind = cell.strip().partition(":")
+        if not sep or kind not in TYPES:
+            raise DataError(f"{path}:{lineno}: header cell {cell!r} must be field:type with type "
+                            f"one of {', '.join(TYPES)}")
+        fields.append((name, kind))
+    return fields
+
+
+def _value(kind: str, raw: str, path: Path, lineno: int, name: str) -> Any:
+    if kind == "token":
+        return raw
+    if kind == "token_seq":
+        return raw.split()
+    try:
+        return float(raw) if kind == "float" else [float(x) for x in raw.split()]
+    except ValueError:
+        raise DataError(f"{path}:{lineno}: field {name!r} is typed {kind} but holds "
+                        f"{raw!r}") from None
+
+
+def read_atomic_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """Return (field names, [(line number, row dict)]) of one atomic file."""
+    lines = open_text_lines(path)
+    try:
+        lineno, head = next(lines)
+    except StopIteration:
+        raise DataError(f"{path}: empty file; expected a typed header line") from None
+    fields = _header(path, lineno, head)
+    rows = []
+    for lineno, text in lines:
+        cells = text.split("\t")
+        if len(cells) != len(fields):
+            raise DataError(f"{path}:{lineno}: {len(cells)} tab-separated values but the header "
+                            f"has {len(fields)} fields")
+        rows.append((lineno, {name: _value(kind, cell, path, lineno, name)
+                              for (name, kind), cell in zip(fields, cells) if cell != ""}))
+    return [name for name, _ in fields], rows
+
+
+def read_atomic(inter_path: Path, item_path: Optional[Path],
+                rename: Optional[dict[str, str]] = None) -> RawData:
+    """Read interactions and item attributes; ``rename`` maps item columns to attribute names."""
+    names, rows = read_atomic_table(inter_path)
+    for required in ("user_id", "item_id"):
+        if required not in names:
+            raise DataError(f"{inter_path}:1: header lacks {required!r}; found "
+                            f"{', '.join(names)}")
+    users, items, ratings, stamps = [], [], [], []
+    for lineno, row in rows:
+        for required in ("user_id", "item_id"):
+            if required not in row:
+                raise DataError(f"{inter_path}:{lineno}: missing field {required!r}")
+        users.append(row["user_id"])
+        items.append(row["item_id"])
+        ratings.append(row.get("rating", float("nan")))
+        stamps.append(row.get("timestamp", 0.0))
+    meta: dict[str, dict[str, Any]] = {}
+    files = [inter_path]
+    if item_path is not None:
+        files.append(item_path)
+        item_names, item_rows = read_atomic_table(item_path)
+        if "item_id" not in item_names:
+            raise DataError(f"{item_path}:1: header lacks 'item_id'; found {', '.join(item_names)}")
+        rename = rename or {}
+        for lineno, row in item_rows:
+            item_id = row.pop("item_id", None)
+            if item_id is None:
+                raise DataError(f"{item_path}:{lineno}: missing field 'item_id'")
+            meta[item_id] = {rename.get(k, k): v for k, v in row.items()}
+    return RawData(users, items, ratings, stamps, meta, files)
+
+
+def load_atomic(name: str, data_dir: Path) -> RawData:
+    for folder in (data_dir / name, data_dir):
+        inter = folder / f"{name}.inter"
+        if inter.is_file():
+            item = folder / f"{name}.item"
+            return read_atomic(inter, item if item.is_file() else None)
+    raise DataError(f"atomic:{name}: {name}.inter not found in {data_dir} or {data_dir / name}; "
+                    f"put the RecBole atomic files there (see {URL}) or pass --data-dir")
+
+
+def locate(name: str, data_dir: Path) -> list[Path]:
+    for folder in (data_dir / name, data_dir):
+        inter, item = folder / f"{name}.inter", folder / f"{name}.item"
+        if inter.is_file():
+            return [inter] + ([item] if item.is_file() else [])
+    return []

@@ -1,0 +1,1 @@
+"""Ranking evaluation: metrics of ranks, full and sampled candidate protocols."""

@@ -1,0 +1,1 @@
+"""Training: batches, losses, the loop, and run folders."""

@@ -1,0 +1,49 @@
+"""Training windows and batches.
+
+Every training sequence is cut, from its end backwards, into non-overlapping windows of at most
+``max_len`` targets, so each training interaction is a target exactly once per epoch (SASRec's
+all-positions training; long histories are not truncated to their last ``max_len`` items).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recxplore.eval.protocol import left_pad
+
+
+def causal_windows(seqs: list[np.ndarray], max_len: int) -> list[np.ndarray]:
+    """Windows of max_len + 1 items: inputs are window[:-1], targets window[1:]."""
+    out = []
+    for seq in seqs:
+        end = len(seq)
+        while end >= 2:
+            start = max(0, end - max_len - 1)
+            out.append(seq[start:end])
+            end = start + 1  # the next window's last target is this window's first input
+    return out
+
+
+def masked_windows(seqs: list[np.ndarray], max_len: int) -> list[np.ndarray]:
+    out = []
+    for seq in seqs:
+        for end in range(len(seq), 0, -max_len):
+            out.append(seq[max(0, end - max_len):end])
+    return out
+
+
+def causal_batch(windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, targets), both (B, L) left-padded to the longest window; target 0 = no loss."""
+    padded = left_pad(windows, max(len(w) for w in windows))
+    return padded[:, :-1], padded[:, 1:]
+
+
+def masked_batch(windows: list[np.ndarray], mask_id: int, mask_prob: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """BERT4Rec cloze task: mask a share of real positions (at least the last one if none)."""
+    seq = left_pad(windows, max(len(w) for w in windows))
+    masked = (seq != 0) & (rng.random(seq.shape) < mask_prob)
+    masked[:, -1] |= ~masked.any(1)  # the last column always holds a real item
+    inputs = np.where(masked, mask_id, seq)
+    targets = np.where(masked, seq, 0)
+    return inputs, targets
