@@ -241,17 +241,27 @@ def _build_section(name: str, cls: type, values: Any, problems: list[str]) -> An
         return None
 
 
-def _check_names(cfg: Config, problems: list[str]) -> None:
-    # Registries are looked up lazily so that config.py stays import-light.
+def _check_names(raw: dict[str, Any], problems: list[str]) -> None:
+    """Registry names, checked on the raw values so they show even when a section has errors.
+    Registries are imported lazily so that config.py stays import-light."""
     from recxplore.backbones import BACKBONES
     from recxplore.data.sources import known_dataset_problem
 
-    if cfg.model.backbone not in BACKBONES:
+    def value(section: str, key: str) -> Any:
+        given = raw.get(section) if isinstance(raw.get(section), dict) else {}
+        return given.get(key, getattr(SECTIONS[section](), key))
+
+    backbone = value("model", "backbone")
+    if isinstance(backbone, str) and backbone not in BACKBONES:
         problems.append(f"model.backbone: unknown backbone; valid names are "
-                        f"{', '.join(sorted(BACKBONES))}; got {cfg.model.backbone!r}")
-    problem = known_dataset_problem(cfg.data.name)
+                        f"{', '.join(sorted(BACKBONES))}; got {backbone!r}")
+    name = value("data", "name")
+    problem = known_dataset_problem(name) if isinstance(name, str) else None
     if problem:
         problems.append(f"data.name: {problem}")
+
+
+def _check_cross_sections(cfg: Config, problems: list[str]) -> None:
     if cfg.train.loss == "ce" and cfg.train.num_negatives is not None:
         problems.append("train.num_negatives: not used by train.loss='ce' (softmax over all "
                         "items); remove it or choose loss 'bce' or 'sampled'")
@@ -300,10 +310,11 @@ def from_dict(raw: dict[str, Any], overrides: Optional[list[str]] = None) -> Con
             problems.append(f"{name}: unknown section; valid sections are {', '.join(SECTIONS)}")
             continue
         built[name] = _build_section(name, SECTIONS[name], values, problems)
+    _check_names(merged, problems)
     if problems:
         raise ConfigError(problems)
-    cfg = Config(**{k: v for k, v in built.items() if v is not None})
-    _check_names(cfg, problems)
+    cfg = Config(**built)
+    _check_cross_sections(cfg, problems)
     if problems:
         raise ConfigError(problems)
     return cfg

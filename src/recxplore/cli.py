@@ -1,0 +1,167 @@
+"""The ``recxplore`` command line. With ``--json`` every command prints exactly one JSON object
+on stdout; progress bars and logs go to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from recxplore import __version__
+from recxplore import config as config_mod
+from recxplore.cache import home_dir
+from recxplore.errors import RecxploreError
+
+CONFIG_EPILOG = """configuration: --config FILE (YAML with the sections below) and/or dotted
+overrides such as model.backbone=gru4rec train.loss=bce train.seed=43.
+Every key (run `recxplore config` for types, defaults and help):
+"""
+
+
+def _emit(args: argparse.Namespace, obj: dict[str, Any], human: str) -> None:
+    if args.json:
+        print(json.dumps(obj, default=str))
+    else:
+        print(human)
+
+
+def _load_config(args: argparse.Namespace) -> config_mod.Config:
+    return config_mod.load(args.config, args.overrides)
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return Path(args.data_dir).expanduser() if args.data_dir else home_dir() / "raw"
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_datasets(args: argparse.Namespace) -> None:
+    from recxplore.data.sources import listed_datasets, locate
+
+    data_dir = _data_dir(args)
+    rows = [{"name": name, "available": bool(locate(name, data_dir))}
+            for name in listed_datasets(data_dir)]
+    human = "\n".join(f"{r['name']:<28} {'available' if r['available'] else 'not found'}"
+                      for r in rows)
+    _emit(args, {"datasets": rows, "data_dir": str(data_dir)},
+          f"{human}\n(raw files are looked for in {data_dir}; see the README for downloads)")
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from recxplore.data.prepare import prepare
+
+    overrides = [f"data.name={args.dataset}"] + args.overrides
+    if args.data_dir:
+        overrides.append(f"data.data_dir={args.data_dir}")
+    cfg = config_mod.load(args.config, overrides)
+    ds, art = prepare(cfg.data, home_dir(cfg.paths.home), fresh=args.fresh)
+    stats = ds.stats()
+    human = "\n".join(f"{k:<20} {v}" for k, v in stats.items())
+    _emit(args, {**stats, "path": str(art.path)}, f"{human}\ncached at {art.path}")
+
+
+def cmd_config(args: argparse.Namespace) -> None:
+    cfg = _load_config(args)
+    _emit(args, cfg.to_dict(), config_mod.dump(cfg) if args.config or args.overrides
+          else config_mod.describe())
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from recxplore.tables import results_table
+    from recxplore.train.run import train_run
+
+    cfg = _load_config(args)
+    results = train_run(cfg, progress=not args.no_progress, fresh=args.fresh)
+    _emit(args, results, results_table([results]) + f"\nrun folder: {results['run_dir']}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from recxplore.tables import results_table
+    from recxplore.train.run import train_run
+
+    cfg = _load_config(args)
+    results = train_run(cfg, progress=not args.no_progress, fresh=args.fresh)
+    table = results_table([results])
+    _emit(args, {"runs": [results], "table": table}, table)
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings on stderr")
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="YAML config file (default: built-in defaults)")
+    p.add_argument("overrides", nargs="*", metavar="section.key=value",
+                   help="dotted overrides, e.g. model.backbone=gru4rec train.seed=43")
+    p.add_argument("--fresh", action="store_true",
+                   help="ignore a cached result and recompute (a finished run folder is replaced)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recxplore", description="LLM item features for sequential recommenders "
+        "(RecXplore, arXiv 2509.14979). Caches and runs live under $RECXPLORE_HOME "
+        "(default ~/.cache/recxplore).")
+    parser.add_argument("--version", action="version", version=f"recxplore {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    epilog = CONFIG_EPILOG + config_mod.describe()
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("datasets", help="list datasets and whether each is available offline")
+    p.add_argument("--data-dir", help="folder with raw files (default: $RECXPLORE_HOME/raw)")
+    _add_common(p)
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("prepare", help="read, filter and split a dataset; print its statistics",
+                       epilog=epilog, formatter_class=fmt)
+    p.add_argument("dataset", help="e.g. ml-100k, ml-1m, amazon2014:Beauty, steam, atomic:NAME")
+    p.add_argument("--data-dir", help="folder with raw files (default: $RECXPLORE_HOME/raw)")
+    _add_common(p)
+    _add_config(p)
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("config", help="show every config key, or the resolved config",
+                       epilog=epilog, formatter_class=fmt)
+    _add_common(p)
+    p.add_argument("--config", metavar="FILE", help="YAML config file to validate and resolve")
+    p.add_argument("overrides", nargs="*", metavar="section.key=value")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("train", help="train and evaluate one configuration",
+                       epilog=epilog, formatter_class=fmt)
+    _add_common(p)
+    _add_config(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("run", help="the whole chain; no arguments = the embedded default",
+                       epilog=epilog, formatter_class=fmt)
+    _add_common(p)
+    _add_config(p)
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    func: Callable[[argparse.Namespace], None] = args.func
+    try:
+        func(args)
+    except RecxploreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
