@@ -35,7 +35,8 @@ def masked_windows(seqs: list[np.ndarray], max_len: int) -> list[np.ndarray]:
 def causal_batch(windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(inputs, targets), both (B, L) left-padded to the longest window; target 0 = no loss."""
     padded = left_pad(windows, max(len(w) for w in windows))
-    return padded[:, :-1], padded[:, 1:]
+    inputs, targets = padded[:, :-1], padded[:, 1:]
+    return inputs, np.where(inputs == 0, 0, targets)  # a window's first item has no input
 
 
 def masked_batch(windows: list[np.ndarray], mask_id: int, mask_prob: float,
