@@ -1,0 +1,64 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from recxplore.cli import main
+
+
+def run_json(capsys, argv):
+    assert main(argv + ["--json"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1, "exactly one JSON object on stdout"
+    return json.loads(out)
+
+
+def test_datasets(capsys, tiny_dir, home):
+    obj = run_json(capsys, ["datasets", "--data-dir", str(tiny_dir)])
+    names = {d["name"]: d["available"] for d in obj["datasets"]}
+    assert names["atomic:tiny"] is True and names["steam"] is False
+
+
+def test_prepare(capsys, tiny_dir, home):
+    obj = run_json(capsys, ["prepare", "atomic:tiny", "--data-dir", str(tiny_dir),
+                            "data.filter=none"])
+    assert {"dataset", "users", "items", "interactions", "avg_seq_len"} <= set(obj)
+    assert obj["users"] == 30
+
+
+def test_train_prints_the_results_object(capsys, tiny_cfg, tmp_path):
+    path = tmp_path / "cfg.yaml"
+    from recxplore import config
+
+    path.write_text(config.dump(tiny_cfg))
+    obj = run_json(capsys, ["train", "--config", str(path), "model.backbone=gru4rec",
+                            "--no-progress"])
+    assert obj["dataset"] == "atomic:tiny" and obj["seed"] == 42
+    assert set(obj["metrics"]["test"]) == {"full", "sampled"}
+    assert obj["config"]["model"]["backbone"] == "gru4rec"
+    assert {"train_seconds", "epochs", "best_epoch"} <= set(obj["timing"])
+
+
+def test_run_prints_runs_and_table(capsys, tiny_cfg, tmp_path):
+    from recxplore import config
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text(config.dump(tiny_cfg))
+    obj = run_json(capsys, ["run", "--config", str(path), "--no-progress"])
+    assert len(obj["runs"]) == 1 and obj["table"].startswith("| run |")
+
+
+def test_errors_are_one_line_messages_without_traceback(capsys, home):
+    assert main(["train", "train.lr=-1", "model.backbone=nope"]) == 2
+    err = capsys.readouterr().err
+    assert "error: invalid configuration (2 problem(s))" in err and "Traceback" not in err
+    assert main(["prepare", "steam", "--data-dir", str(home)]) == 2
+    assert "steam: none of steam_reviews.json.gz" in capsys.readouterr().err
+
+
+def test_module_entry_point_and_help():
+    out = subprocess.run([sys.executable, "-m", "recxplore", "train", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "loss (one of 'ce', 'bce', 'sampled'" in out
+    assert "dotted overrides" in out
