@@ -46,6 +46,55 @@ class DataConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TextConfig:
+    template: Literal["flatten"] = _opt("flatten", "how attributes become text: flatten = every "
+                                        "attribute concatenated (the paper's best)")
+    style: Literal["sentence", "kv"] = _opt(
+        "sentence", "sentence = LLMEmb's 'The <domain> item has the following attributes: "
+        "title is ...; ...'; kv = 'title: ...; genres: ...'")
+    attributes: Optional[list[str]] = _opt(None, "attributes in order (null: the source's "
+                                           "defaults, or every attribute for atomic files)")
+    max_chars: int = _opt(100, "characters kept per attribute value", ge=1)
+    domain: Optional[str] = _opt(None, "noun in the sentence style (null: the source's, e.g. "
+                                 "movie)")
+    rewrite: Literal["none"] = _opt("none", "LLM rewriting of the text: none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtractConfig:
+    model: str = _opt("smollm2-135m", "extractor: a packaged alias (smollm2-135m, minilm-l6, "
+                      "tfidf-svd), a Hugging Face hub id, a local model folder or a .gguf file")
+    pooling: Literal["mean", "last", "max", "first", "eol"] = _opt(
+        "mean", "token aggregation: mean over non-pad tokens, last non-pad token, max, first "
+        "token (CLS for encoders), eol = PromptEOL prompt then last token")
+    layer: int = _opt(-1, "hidden layer pooled: -1 = the last (after the final norm), k = the "
+                      "output of block k (1-based), 0 = the input embeddings")
+    dtype: Literal["float32", "bfloat16", "float16"] = _opt(
+        "float32", "compute precision (float16 only on GPU); stored embeddings are float32")
+    device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
+    batch_size: int = _opt(32, "texts per forward pass (texts are sorted by length)", ge=1)
+    max_tokens: int = _opt(256, "longest tokenised text allowed", ge=1)
+    truncate: bool = _opt(False, "cut texts longer than max_tokens instead of refusing them")
+    padding_side: Literal["right", "left"] = _opt("right", "where batches are padded")
+    eol_template: str = _opt('This item: "{text}" means in one word:"',
+                             "PromptEOL wrapper used by pooling=eol; must contain {text}")
+    static_dim: int = _opt(256, "tfidf-svd: output dimension of the truncated SVD", ge=2)
+    shard_size: int = _opt(4096, "rows per store shard (item-index ranges)", ge=1)
+    offline: bool = _opt(True, "never download: hub ids must already be in the local HF cache")
+    trust_remote_code: bool = _opt(False, "allow a hub model's own Python code to run")
+
+    def __post_init__(self) -> None:
+        problems = []
+        if "{text}" not in self.eol_template:
+            problems.append(f"extract.eol_template: must contain {{text}}; got "
+                            f"{self.eol_template!r}")
+        if self.layer < -1:
+            problems.append(f"extract.layer: must be -1 (last) or >= 0; got {self.layer}")
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass(frozen=True, kw_only=True)
 class AdaptConfig:
     fusion: Literal["id"] = _opt("id", "item representation: id = ID embeddings only")
 
@@ -114,6 +163,8 @@ class PathsConfig:
 
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
+    "text": TextConfig,
+    "extract": ExtractConfig,
     "adapt": AdaptConfig,
     "model": ModelConfig,
     "train": TrainConfig,
@@ -125,6 +176,8 @@ SECTIONS: dict[str, type] = {
 @dataclass(frozen=True, kw_only=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -17,6 +17,8 @@ class Source:
     locate: Callable[[str, Path, str], list[Path]]  # the files load would read ([] if missing)
     needs_argument: bool
     example: str
+    text_attributes: Optional[tuple[str, ...]] = None  # flattened by default (None: all, in order)
+    domain: Optional[str] = None  # the noun in "The <domain> item ..." (None: from the argument)
 
 
 SOURCES: Registry[Source] = Registry("dataset family")
@@ -24,19 +26,25 @@ for _name in ("ml-100k", "ml-1m"):
     SOURCES.register(_name, Source(
         load=lambda arg, d, which, n=_name: movielens.load_movielens(n, d),
         locate=lambda arg, d, which, n=_name: movielens.locate(n, d),
-        needs_argument=False, example=_name))
+        needs_argument=False, example=_name, text_attributes=("title", "year", "genres"),
+        domain="movie"))
 for _release, _example in (("amazon2014", "Beauty"), ("amazon2018", "AMAZON_FASHION"),
                            ("amazon2023", "All_Beauty")):
     SOURCES.register(_release, Source(
         load=lambda arg, d, which, r=_release: amazon.load_amazon(r, arg, d, which),
         locate=lambda arg, d, which, r=_release: amazon.locate(r, arg, d, which),
-        needs_argument=True, example=f"{_release}:{_example}"))
+        needs_argument=True, example=f"{_release}:{_example}",
+        text_attributes=("title", "brand", "categories", "price", "description")))
 SOURCES.register("steam", Source(load=lambda arg, d, which: steam.load_steam(d),
                                  locate=lambda arg, d, which: steam.locate(d),
-                                 needs_argument=False, example="steam"))
+                                 needs_argument=False, example="steam",
+                                 text_attributes=("title", "genres", "tags", "developer",
+                                                  "publisher", "price"), domain="game"))
 SOURCES.register("yelp", Source(load=lambda arg, d, which: yelp.load_yelp(d),
                                 locate=lambda arg, d, which: yelp.locate(d),
-                                needs_argument=False, example="yelp"))
+                                needs_argument=False, example="yelp",
+                                text_attributes=("name", "categories", "city", "attributes"),
+                                domain="business"))
 SOURCES.register("atomic", Source(load=lambda arg, d, which: atomic.load_atomic(arg, d),
                                   locate=lambda arg, d, which: atomic.locate(arg, d),
                                   needs_argument=True, example="atomic:my-dataset"))
@@ -44,6 +52,10 @@ SOURCES.register("atomic", Source(load=lambda arg, d, which: atomic.load_atomic(
 # The paper's datasets and the offline ones, listed by `recxplore datasets`.
 LISTED = ["ml-100k", "ml-1m", "amazon2014:Beauty", "amazon2014:Video_Games",
           "amazon2018:AMAZON_FASHION", "amazon2023:All_Beauty", "steam", "yelp"]
+
+
+def source_of(name: str) -> Source:
+    return SOURCES[split_name(name)[0]]
 
 
 def split_name(name: str) -> tuple[str, str]:

@@ -1,0 +1,1 @@
+"""Item attributes -> the text an extractor LLM reads (module 1 of RecXplore)."""
