@@ -70,6 +70,33 @@ def cmd_config(args: argparse.Namespace) -> None:
           else config_mod.describe())
 
 
+def cmd_text(args: argparse.Namespace) -> None:
+    from recxplore.data.prepare import prepare
+    from recxplore.text.items import item_texts
+
+    overrides = [f"data.name={args.dataset}"] + args.overrides
+    if args.data_dir:
+        overrides.append(f"data.data_dir={args.data_dir}")
+    if args.rewrite:
+        overrides.append(f"text.rewrite={args.rewrite}")
+    cfg = config_mod.load(args.config, overrides)
+    ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
+    texts = item_texts(ds, cfg.text)
+    last = ds.n_items if args.limit is None else min(args.limit, ds.n_items)
+    items = [{"index": i, "id": ds.item_ids[i - 1], "text": texts[i]} for i in range(1, last + 1)]
+    human = "\n\n".join(f"[{it['index']}] {it['id']}\n{it['text']}" for it in items)
+    _emit(args, {"dataset": ds.name, "items": items}, human)
+
+
+def cmd_extract(args: argparse.Namespace) -> None:
+    from recxplore.extract.stage import extract_features
+
+    cfg = _load_config(args)
+    _, summary = extract_features(cfg, progress=not args.no_progress, fresh=args.fresh)
+    human = "\n".join(f"{k:<18} {v}" for k, v in summary.items())
+    _emit(args, summary, human)
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from recxplore.tables import results_table
     from recxplore.train.run import train_run
@@ -128,6 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     _add_config(p)
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("text", help="item texts as the extractor sees them",
+                       epilog=epilog, formatter_class=fmt)
+    p.add_argument("dataset", help="e.g. ml-100k")
+    p.add_argument("--data-dir", help="folder with raw files (default: $RECXPLORE_HOME/raw)")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N items")
+    p.add_argument("--rewrite", metavar="MODE", help="LLM rewriting mode (text.rewrite)")
+    _add_common(p)
+    _add_config(p)
+    p.set_defaults(func=cmd_text)
+
+    p = sub.add_parser("extract", help="embed every item's text into an embedding store",
+                       epilog=epilog, formatter_class=fmt)
+    _add_common(p)
+    _add_config(p)
+    p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("config", help="show every config key, or the resolved config",
                        epilog=epilog, formatter_class=fmt)

@@ -1,0 +1,70 @@
+"""Batched text encoding with a transformers model.
+
+Texts are tokenised once, sorted by length (longest first) and padded per batch to that batch's
+longest text, so little compute goes to padding. Runs under ``torch.inference_mode``; only the
+pooled layer's states are kept (``output_hidden_states`` is requested only for a non-final layer).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from recxplore.extract.models import LoadedModel
+from recxplore.extract.pooling import POOLINGS
+
+
+def tokenize(loaded: LoadedModel, texts: list[str], *, pooling: str, eol_template: str
+             ) -> list[list[int]]:
+    if pooling == "eol":
+        texts = [eol_template.replace("{text}", t) for t in texts]
+    return loaded.tokenizer(texts, add_special_tokens=True)["input_ids"]
+
+
+def pad_batch(ids: list[list[int]], pad_id: int, side: str) -> tuple[torch.Tensor, torch.Tensor]:
+    L = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), L), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), L), dtype=torch.long)
+    for row, x in enumerate(ids):
+        span = slice(0, len(x)) if side == "right" else slice(L - len(x), L)
+        input_ids[row, span] = torch.tensor(x, dtype=torch.long)
+        mask[row, span] = 1
+    return input_ids, mask
+
+
+@torch.inference_mode()
+def encode(loaded: LoadedModel, ids: list[list[int]], *, pooling: str, layer: int,
+           batch_size: int, padding_side: str, device: torch.device,
+           on_batch: Optional[Callable[[int], None]] = None) -> np.ndarray:
+    """(len(ids), D) float32 pooled embeddings, in the order of ``ids``."""
+    model = loaded.model
+    takes_positions = "position_ids" in inspect.signature(model.forward).parameters
+    pool = POOLINGS[pooling]
+    order = sorted(range(len(ids)), key=lambda i: (-len(ids[i]), i))
+    out: Optional[np.ndarray] = None
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        input_ids, mask = pad_batch([ids[i] for i in rows], loaded.tokenizer.pad_token_id,
+                                    padding_side)
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        kwargs = {"input_ids": input_ids, "attention_mask": mask}
+        if takes_positions:  # left padding must not shift the positions of real tokens
+            kwargs["position_ids"] = (mask.cumsum(1) - 1).clamp(min=0)
+        if layer == -1:
+            hidden = model(**kwargs).last_hidden_state
+        else:
+            states = model(**kwargs, output_hidden_states=True).hidden_states
+            if layer >= len(states):
+                raise ValueError(f"extract.layer={layer}: the model has {len(states) - 1} layers")
+            hidden = states[layer]
+        pooled = pool(hidden.float(), mask).cpu().numpy()  # (B, D)
+        if out is None:
+            out = np.zeros((len(ids), pooled.shape[1]), dtype=np.float32)
+        out[rows] = pooled
+        if on_batch:
+            on_batch(len(rows))
+    assert out is not None, "encode needs at least one text"
+    return out

@@ -1,0 +1,103 @@
+"""The embedding store: a documented on-disk format other tools can read.
+
+A folder with ``manifest.json`` and shards ``shard-NNNNN.safetensors``. Shard k covers item
+indices ``[k * shard_size, (k + 1) * shard_size)`` and holds ``embeddings`` (float32,
+rows x dim) and ``index`` (int64 item indices of those rows). Row 0 is padding (zeros). The
+manifest names the dataset and its item fingerprint, the extractor, pooling, text settings,
+dtype, rows and dim, and each shard's SHA-256.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from recxplore.cache import MANIFEST, sha256_file
+from recxplore.data.dataset import Dataset
+from recxplore.errors import ArtifactError
+
+SHARD = "shard-{:05d}.safetensors"
+
+
+def shard_ranges(rows: int, shard_size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + shard_size, rows)) for start in range(0, rows, shard_size)]
+
+
+def shard_path(folder: Path, k: int) -> Path:
+    return folder / SHARD.format(k)
+
+
+def write_shard(folder: Path, k: int, index: np.ndarray, embeddings: np.ndarray) -> None:
+    """Write one shard atomically (a crash leaves no half-written shard)."""
+    path = shard_path(folder, k)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({"embeddings": np.ascontiguousarray(embeddings, dtype=np.float32),
+               "index": np.ascontiguousarray(index, dtype=np.int64)}, str(tmp))
+    os.replace(tmp, path)
+
+
+@dataclass
+class EmbeddingStore:
+    path: Path
+    manifest: dict[str, Any]
+    embeddings: np.ndarray  # (rows, dim) aligned with the item index; row 0 padding
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+
+def open_store(path: Path, ds: Optional[Dataset] = None,
+               expect: Optional[dict[str, Any]] = None) -> EmbeddingStore:
+    """Read and validate a store; refuse a mismatch with ``ds`` or ``expect`` and NaN/Inf rows."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ArtifactError(f"{path}: not an embedding store ({err}); run `recxplore extract`"
+                            ) from None
+    rows, dim = manifest["rows"], manifest["dim"]
+    matrix = np.zeros((rows, dim), dtype=np.float32)
+    seen = np.zeros(rows, dtype=bool)
+    for k, shard in enumerate(manifest["shards"]):
+        file = path / shard["file"]
+        if not file.is_file() or sha256_file(file) != shard["sha256"]:
+            raise ArtifactError(f"{file}: missing or altered (checksum mismatch); delete {path} "
+                                f"and run `recxplore extract` again")
+        tensors = load_file(str(file))
+        index, emb = tensors["index"], tensors["embeddings"]
+        if emb.shape != (len(index), dim) or index.min(initial=0) < 0 or index.max(
+                initial=0) >= rows:
+            raise ArtifactError(f"{file}: shape {emb.shape} or index range does not match the "
+                                f"manifest ({rows} rows x {dim})")
+        matrix[index] = emb
+        seen[index] = True
+    if not seen[1:].all():
+        missing = np.flatnonzero(~seen[1:])[:5] + 1
+        raise ArtifactError(f"{path}: rows {missing.tolist()} are in no shard; the store is "
+                            f"incomplete")
+    bad = ~np.isfinite(matrix).all(1)
+    if bad.any():
+        raise ArtifactError(f"{path}: {int(bad.sum())} row(s) hold NaN or Inf (first item "
+                            f"indices {np.flatnonzero(bad)[:5].tolist()}); re-extract in float32 "
+                            f"(extract.dtype=float32)")
+    if ds is not None:
+        if rows != ds.n_items + 1:
+            raise ArtifactError(f"{path}: has {rows} rows but dataset {ds.name} needs "
+                                f"{ds.n_items + 1} (items + padding); it was built for another "
+                                f"dataset or filter; extract features for this dataset")
+        if manifest["item_fingerprint"] != ds.item_fingerprint:
+            raise ArtifactError(f"{path}: item fingerprint {manifest['item_fingerprint']} does "
+                                f"not match dataset {ds.name} ({ds.item_fingerprint}): the rows "
+                                f"would be other items; extract features for this dataset")
+    for key, value in (expect or {}).items():
+        if manifest.get(key) != value:
+            raise ArtifactError(f"{path}: built with {key}={manifest.get(key)!r}, expected "
+                                f"{value!r}; extract again with the wanted settings")
+    return EmbeddingStore(path, manifest, matrix)
