@@ -48,3 +48,43 @@ def tiny_cfg(tiny_dir, home) -> config.Config:
         "model.hidden=16", "model.layers=1", "model.heads=2", "model.max_len=8",
         "train.epochs=2", "train.batch_size=8", "eval.sampled_negatives=10",
         f"paths.home={home}"])
+
+
+def build_tiny_llama(folder: Path, corpus: list[str], seed: int = 0, layers: int = 2) -> Path:
+    """A randomly initialised LLaMA with a word-level tokenizer, saved like a hub model."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(
+        special_tokens=["[PAD]", "[UNK]", "[BOS]", "[EOS]"]))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]",
+                                        pad_token="[PAD]", bos_token="[BOS]", eos_token="[EOS]")
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=tok.get_vocab_size(), hidden_size=16, intermediate_size=32,
+                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+                         max_position_embeddings=128, pad_token_id=0, bos_token_id=2,
+                         eos_token_id=3)
+    LlamaModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+TINY_CORPUS = [
+    "The catalogue item has the following attributes: title is Item number genres is",
+    "title: genres: This item: means in one word: " + " ".join(f"genre{i}" for i in range(5)),
+    " ".join(str(i) for i in range(40)),
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), TINY_CORPUS)
+
+
+@pytest.fixture
+def make_atomic():
+    """The atomic-dataset writer, for tests that need a second dataset."""
+    return write_tiny_atomic

@@ -73,7 +73,8 @@ class ExtractConfig:
         "float32", "compute precision (float16 only on GPU); stored embeddings are float32")
     device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
     batch_size: int = _opt(32, "texts per forward pass (texts are sorted by length)", ge=1)
-    max_tokens: int = _opt(256, "longest tokenised text allowed", ge=1)
+    max_tokens: Optional[int] = _opt(None, "longest tokenised text allowed (null: the model's "
+                                     "context, at most 512)", ge=1)
     truncate: bool = _opt(False, "cut texts longer than max_tokens instead of refusing them")
     padding_side: Literal["right", "left"] = _opt("right", "where batches are padded")
     eol_template: str = _opt('This item: "{text}" means in one word:"',

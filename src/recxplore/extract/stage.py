@@ -50,9 +50,11 @@ def _check_texts(ds: Dataset, texts: list[str], attributes: Any) -> None:
                            f"{attributes} has a value; choose attributes the items have")
 
 
-def _check_lengths(ds: Dataset, ids: list[list[int]], max_tokens: int, truncate: bool,
+def _check_lengths(ds: Dataset, ids: list[list[int]], max_tokens: int | None, truncate: bool,
                    context: int | None) -> list[list[int]]:
-    if context is not None and max_tokens > context:
+    if max_tokens is None:
+        max_tokens = min(context or 512, 512)
+    elif context is not None and max_tokens > context:
         raise ExtractError(f"extract.max_tokens={max_tokens} exceeds the model's context of "
                            f"{context} tokens; lower it")
     lengths = np.array([len(x) for x in ids])

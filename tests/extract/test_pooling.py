@@ -1,0 +1,51 @@
+"""Pooling against hand computation on a tiny random LLaMA, under both padding sides."""
+
+import numpy as np
+import pytest
+import torch
+
+from recxplore.extract import models
+from recxplore.extract.encode import encode, tokenize
+
+TEXTS = ["title is Item number 3", "genres is genre1", "title is Item number 12 genres is genre0 "
+         "genre2 genre4", "Item"]
+
+
+def by_hand(hidden: torch.Tensor, pooling: str) -> np.ndarray:
+    """hidden: (L, D) states of one unpadded text."""
+    if pooling == "mean":
+        return hidden.mean(0).numpy()
+    if pooling == "max":
+        return hidden.max(0).values.numpy()
+    if pooling in ("last", "eol"):
+        return hidden[-1].numpy()
+    return hidden[0].numpy()
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("pooling", ["mean", "max", "last", "first", "eol"])
+def test_batched_pooling_matches_one_text_at_a_time(tiny_llama, tmp_path, pooling, side):
+    loaded = models.load(str(tiny_llama), models_dir=tmp_path)
+    template = 'This item: "{text}" means in one word:"'
+    ids = tokenize(loaded, TEXTS, pooling=pooling, eol_template=template)
+    assert len({len(x) for x in ids}) > 1, "the texts must need padding"
+    got = encode(loaded, ids, pooling=pooling, layer=-1, batch_size=4, padding_side=side,
+                 device=torch.device("cpu"))
+    for row, x in enumerate(ids):
+        with torch.no_grad():
+            hidden = loaded.model(input_ids=torch.tensor([x])).last_hidden_state[0]
+        np.testing.assert_allclose(got[row], by_hand(hidden, pooling), rtol=1e-4, atol=1e-5)
+
+
+def test_intermediate_layer(tiny_llama, tmp_path):
+    loaded = models.load(str(tiny_llama), models_dir=tmp_path)
+    ids = tokenize(loaded, TEXTS[:2], pooling="mean", eol_template="{text}")
+    got = encode(loaded, ids, pooling="mean", layer=1, batch_size=2, padding_side="right",
+                 device=torch.device("cpu"))
+    with torch.no_grad():
+        states = loaded.model(input_ids=torch.tensor([ids[0]]), output_hidden_states=True)
+    np.testing.assert_allclose(got[0], states.hidden_states[1][0].mean(0).numpy(), rtol=1e-4,
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="extract.layer=7: the model has 2 layers"):
+        encode(loaded, ids, pooling="mean", layer=7, batch_size=2, padding_side="right",
+               device=torch.device("cpu"))

@@ -1,0 +1,137 @@
+"""The embedding store: resume after an interruption, validation on read, bad input."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from recxplore.config import load
+from recxplore.data.prepare import prepare
+from recxplore.errors import ArtifactError
+from recxplore.extract import stage
+from recxplore.extract.models import ModelError
+from recxplore.extract.stage import ExtractError, extract_features
+from recxplore.extract.store import open_store
+
+
+def cfg_for(tiny_cfg, model, **extra):
+    overrides = {"extract.model": str(model), "extract.shard_size": 8, "extract.batch_size": 3,
+                 "text.style": "kv", **extra}
+    return tiny_cfg.replace(**overrides)
+
+
+def test_store_format_and_alignment(tiny_cfg, tiny_llama):
+    cfg = cfg_for(tiny_cfg, tiny_llama)
+    path, summary = extract_features(cfg, progress=False)
+    ds, _ = prepare(cfg.data, Path(cfg.paths.home))
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["rows"] == summary["rows"] == ds.n_items + 1 and summary["dim"] == 16
+    assert manifest["item_fingerprint"] == ds.item_fingerprint
+    assert manifest["pooling"] == "mean" and manifest["text"]["style"] == "kv"
+    first = load_file(str(path / "shard-00000.safetensors"))
+    assert first["index"].tolist() == list(range(8)) and first["embeddings"].shape == (8, 16)
+    assert not first["embeddings"][0].any()  # padding row
+    store = open_store(path, ds, expect={"pooling": "mean"})
+    assert store.embeddings.shape == (ds.n_items + 1, 16)
+    again, cached = extract_features(cfg, progress=False)
+    assert again == path and cached["cached"]
+
+
+def test_interrupted_extraction_resumes_byte_identical(tiny_cfg, tiny_llama, tmp_path,
+                                                       monkeypatch):
+    reference, _ = extract_features(cfg_for(tiny_cfg, tiny_llama).replace(
+        **{"paths.home": str(tmp_path / "ref")}), progress=False)
+    cfg = cfg_for(tiny_cfg, tiny_llama)
+    real, calls = stage.write_shard, {"n": 0}
+
+    def dies_after_one_shard(*args):
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        real(*args)
+
+    monkeypatch.setattr(stage, "write_shard", dies_after_one_shard)
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(cfg, progress=False)
+    partial = next(Path(cfg.paths.home, "cache", "embeddings").glob("*.partial"))
+    assert [p.name for p in partial.iterdir()] == ["shard-00000.safetensors"]
+    monkeypatch.setattr(stage, "write_shard", real)
+    resumed, _ = extract_features(cfg, progress=False)
+    names = sorted(p.name for p in reference.glob("shard-*"))
+    assert names == sorted(p.name for p in resumed.glob("shard-*")) and len(names) > 2
+    for name in names:
+        assert (reference / name).read_bytes() == (resumed / name).read_bytes()
+
+
+def test_mismatched_or_corrupt_store_is_refused(tiny_cfg, tiny_llama, tmp_path, make_atomic):
+    path, _ = extract_features(cfg_for(tiny_cfg, tiny_llama), progress=False)
+    other_dir = make_atomic(tmp_path / "other", name="tiny", items=30, seed=5)
+    other = load(None, ["data.name=atomic:tiny", f"data.data_dir={other_dir}",
+                        "data.filter=none"])
+    ds_other, _ = prepare(other.data, tmp_path / "h2")
+    with pytest.raises(ArtifactError, match=r"has \d+ rows but dataset atomic:tiny needs"):
+        open_store(path, ds_other)
+    with pytest.raises(ArtifactError, match=r"built with pooling='mean', expected 'last'"):
+        open_store(path, expect={"pooling": "last"})
+    from safetensors.numpy import save_file
+
+    shard = path / "shard-00001.safetensors"
+    tensors = load_file(str(shard))
+    tensors["embeddings"][2, 3] = np.nan
+    save_file(tensors, str(shard))
+    with pytest.raises(ArtifactError, match=r"shard-00001.safetensors: missing or altered"):
+        open_store(path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    from recxplore.cache import sha256_file
+
+    manifest["shards"][1]["sha256"] = sha256_file(shard)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"1 row\(s\) hold NaN or Inf \(first item indices "
+                                            r"\[10\]\)"):
+        open_store(path)
+
+
+def test_fingerprint_mismatch_with_same_row_count(tiny_cfg, tiny_llama):
+    path, _ = extract_features(cfg_for(tiny_cfg, tiny_llama), progress=False)
+    ds, _ = prepare(tiny_cfg.data, Path(tiny_cfg.paths.home))
+    ds.item_ids = list(reversed(ds.item_ids))
+    ds.__post_init__()
+    with pytest.raises(ArtifactError, match="item fingerprint .* does not match dataset"):
+        open_store(path, ds)
+
+
+def test_static_extractor(tiny_cfg):
+    path, summary = extract_features(tiny_cfg.replace(**{"extract.model": "tfidf-svd",
+                                                         "extract.static_dim": 8}), progress=False)
+    store = open_store(path)
+    assert store.dim == 8 and np.abs(store.embeddings[1:]).sum() > 0
+
+
+def test_bad_input_errors(tiny_cfg, tiny_llama, tmp_path):
+    with pytest.raises(ModelError, match=r"extract.model='no-such-model': not a packaged alias "
+                                         r"\(minilm-l6, smollm2-135m, tfidf-svd\)"):
+        extract_features(tiny_cfg.replace(**{"extract.model": "no-such-model"}), progress=False)
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF\x03\x00\x00\x00not really")
+    with pytest.raises(ModelError, match=r"broken.gguf: not a GGUF model transformers can read"):
+        extract_features(tiny_cfg.replace(**{"extract.model": str(bad)}), progress=False)
+    with pytest.raises(ExtractError, match=r"item\(s\) have an empty text, e.g. item 1 .*"
+                                           r"none of text.attributes=\['brand'\] has a value"):
+        extract_features(cfg_for(tiny_cfg, tiny_llama, **{"text.attributes": ["brand"]}),
+                         progress=False)
+    with pytest.raises(ExtractError, match=r"exceed extract.max_tokens=3, e.g. item 1 .* set "
+                                           r"extract.truncate=true"):
+        extract_features(cfg_for(tiny_cfg, tiny_llama, **{"extract.max_tokens": 3}),
+                         progress=False)
+    with pytest.raises(ExtractError, match=r"extract.max_tokens=4096 exceeds the model's context "
+                                           r"of 128"):
+        extract_features(cfg_for(tiny_cfg, tiny_llama, **{"extract.max_tokens": 4096}),
+                         progress=False)
+    assert not list(Path(tiny_cfg.paths.home).rglob("manifest.json")) or all(
+        "embeddings" not in str(p) for p in Path(tiny_cfg.paths.home).rglob("manifest.json"))
+    path, _ = extract_features(cfg_for(tiny_cfg, tiny_llama, **{"extract.max_tokens": 3,
+                                                                "extract.truncate": True}),
+                               progress=False)
+    assert open_store(path).dim == 16
