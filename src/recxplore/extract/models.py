@@ -11,6 +11,7 @@ Face hub id, loaded from the local HF cache (``extract.offline``, the default) o
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -74,7 +75,8 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
     transformers refuses ``save_pretrained`` on a GGUF-loaded model, so the model is rebuilt
     from its config and the dequantised state dict is loaded into it.
     """
-    if (target / "config.json").is_file():
+    if (target / "config.json").is_file() and "quantization_config" not in json.loads(
+            (target / "config.json").read_text(encoding="utf-8")):
         return target
     from transformers import AutoModel, AutoTokenizer
 
@@ -86,13 +88,17 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
         raise ModelError(f"{gguf}: not a GGUF model transformers can read ({type(err).__name__}: "
                          f"{err}); check the file is complete and of a supported architecture"
                          ) from None
-    rebuilt = type(loaded)(loaded.config)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):  # the weights are dequantised: a plain model
+        del config.quantization_config
+    rebuilt = type(loaded)(config)
     rebuilt.load_state_dict(loaded.state_dict())
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     rebuilt.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
     target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(target, ignore_errors=True)  # an older conversion that kept the GGUF config
     os.replace(partial, target)
     return target
 
