@@ -97,7 +97,36 @@ class ExtractConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class AdaptConfig:
-    fusion: Literal["id"] = _opt("id", "item representation: id = ID embeddings only")
+    fusion: Literal["id", "replace", "concat", "add", "align"] = _opt(
+        "id", "item representation: id = ID embeddings only (no text, no LLM); replace = adapted "
+        "LLM features only (the paper's best with moe); concat = [ID; features] projected back; "
+        "add = ID + features; align = features, aligned to a frozen ID table pretrained by an "
+        "ID-only run (LLMEmb)")
+    adapter: Literal["linear", "mlp", "moe", "pq"] = _opt(
+        "moe", "features -> hidden size: linear, mlp (two layers), moe (UniSRec mixture of "
+        "whitening experts, the paper's best), pq (VQ-Rec: OPQ codes + learned code embeddings)")
+    pca: Optional[float] = _opt(
+        256, "PCA before the adapter: >= 1 keeps that many components (capped at the feature "
+        "size), in (0, 1) keeps that share of variance, null = no PCA")
+    pca_whiten: bool = _opt(False, "scale PCA components to unit variance")
+    pca_fit: Literal["all", "train"] = _opt(
+        "all", "fit PCA on all items (the paper's practice) or only on items in training "
+        "sequences")
+    mlp_hidden: int = _opt(256, "mlp: hidden width", ge=1)
+    mlp_activation: Literal["gelu", "relu", "tanh"] = _opt("gelu", "mlp: activation")
+    moe_experts: int = _opt(8, "moe: number of experts", ge=1)
+    moe_noise: bool = _opt(True, "moe: Gaussian gate noise during training")
+    pq_subvectors: int = _opt(32, "pq: sub-vectors per item (must divide the feature size)",
+                              ge=1)
+    adapter_dropout: float = _opt(0.2, "dropout on the features before the adapter", ge=0.0,
+                                  lt=1.0)
+    align_weight: float = _opt(0.01, "align: weight of the alignment loss", ge=0.0)
+    align_temperature: float = _opt(2.0, "align: temperature of the alignment InfoNCE", gt=0.0)
+
+    def __post_init__(self) -> None:
+        if self.pca is not None and (self.pca <= 0 or (self.pca > 1 and self.pca != int(self.pca))):
+            raise ConfigError([f"adapt.pca: must be a whole number >= 1, a share in (0, 1), or "
+                               f"null; got {self.pca}"])
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,8 +26,9 @@ class ItemEmbedder(nn.Module):
     def forward(self, items: torch.Tensor) -> torch.Tensor:  # (...,) -> (..., D)
         return self.all_items()[items]
 
-    def extra_loss(self, items: torch.Tensor) -> Optional[torch.Tensor]:
-        """An auxiliary loss on the given items (e.g. ID/text alignment); None by default."""
+    def extra_loss(self, items: torch.Tensor, table: torch.Tensor) -> Optional[torch.Tensor]:
+        """An auxiliary loss on the given items, given this step's ``all_items()`` table
+        (e.g. ID/text alignment); None by default."""
         return None
 
 

@@ -124,8 +124,9 @@ def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
             hidden = model(inputs)  # (B, L, D)
             where = targets > 0
             h, t = hidden[where], targets[where]  # (N, D), (N,)
-            loss = loss_fn(h, t, model.items.all_items(), gen, k)
-            extra = model.items.extra_loss(t)
+            table = model.items.all_items()  # (n_items + 1, D)
+            loss = loss_fn(h, t, table, gen, k)
+            extra = model.items.extra_loss(t, table)
             if extra is not None:
                 loss = loss + extra
             opt.zero_grad(set_to_none=True)

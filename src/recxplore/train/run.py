@@ -12,9 +12,11 @@ import json
 import logging
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
+import numpy as np
 import torch
 
 from recxplore import config as config_mod
@@ -30,15 +32,60 @@ from recxplore.train.loop import fit
 NOT_IN_KEY = {"paths": None, "train": ("device", "threads"), "eval": ("batch_size",)}
 
 
-def build_item_embedder(cfg: Config, ds: Dataset) -> ItemEmbedder:
+@dataclass
+class ItemInputs:
+    """What a feature-based item embedder is built from, and the cache keys it came from."""
+
+    features: Optional[np.ndarray] = None  # (n_items + 1, d) reduced LLM features
+    codes: Optional[np.ndarray] = None     # (n_items + 1, M) PQ codes
+    id_table: Optional[np.ndarray] = None  # (n_items + 1, hidden) pretrained, for align
+    keys: tuple[str, ...] = ()
+
+
+def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool) -> ItemInputs:
+    """Run the upstream stages (extract, reduce, PQ codes, ID pre-training) through the cache."""
+    if cfg.adapt.fusion == "id":
+        return ItemInputs()
+    from recxplore.adapt.pq import cached_codes
+    from recxplore.adapt.reduce import reduced_features
+    from recxplore.extract.stage import extract_features
+    from recxplore.extract.store import open_store
+
+    cache_root = home_dir(cfg.paths.home) / "cache"
+    store_path, _ = extract_features(cfg, progress=progress)
+    store = open_store(store_path, ds, expect={"pooling": cfg.extract.pooling})
+    features, key = reduced_features(store.embeddings, store_path.name, ds, dataset_key,
+                                     cfg.adapt, cache_root)
+    out = ItemInputs(features=features, keys=(key,))
+    if cfg.adapt.adapter == "pq":
+        out.codes = cached_codes(features, key, cfg.adapt.pq_subvectors, cache_root)
+    if cfg.adapt.fusion == "align":
+        id_run = train_run(cfg.replace(**{"adapt.fusion": "id"}), progress=progress)
+        state = torch.load(Path(id_run["run_dir"]) / "best.pt", map_location="cpu",
+                           weights_only=True)
+        out.id_table = state["items.table.weight"].numpy()
+        out.keys += (Path(id_run["run_dir"]).name,)
+    return out
+
+
+def build_item_embedder(cfg: Config, ds: Dataset, inputs: ItemInputs) -> ItemEmbedder:
     if cfg.adapt.fusion == "id":
         return IDEmbedder(ds.n_items, cfg.model.hidden)
-    raise AssertionError(f"unhandled fusion {cfg.adapt.fusion}")  # config validation prevents it
+    from recxplore.adapt.adapters import ADAPTERS
+    from recxplore.adapt.fusion import FeatureEmbedder
+
+    features = torch.from_numpy(inputs.features)
+    codes = torch.from_numpy(inputs.codes) if inputs.codes is not None else None
+    adapter = ADAPTERS[cfg.adapt.adapter](features.shape[1], cfg.model.hidden, cfg.adapt, codes)
+    id_table = torch.from_numpy(inputs.id_table) if inputs.id_table is not None else None
+    return FeatureEmbedder(features, adapter, cfg.model.hidden, cfg.adapt.fusion,
+                           cfg.adapt.adapter_dropout, id_table, cfg.adapt.align_weight,
+                           cfg.adapt.align_temperature)
 
 
-def build_model(cfg: Config, ds: Dataset) -> torch.nn.Module:
+def build_model(cfg: Config, ds: Dataset, inputs: Optional[ItemInputs] = None) -> torch.nn.Module:
     torch.manual_seed(cfg.train.seed)
-    return build_backbone(build_item_embedder(cfg, ds), cfg.model)
+    return build_backbone(build_item_embedder(cfg, ds, inputs or ItemInputs()), cfg.model)
 
 
 def run_identity(cfg: Config) -> dict[str, Any]:
@@ -49,6 +96,10 @@ def run_identity(cfg: Config) -> dict[str, Any]:
         else:
             for key in keys:
                 ident[section].pop(key)
+    if cfg.adapt.fusion == "id":  # no text, no LLM: their settings cannot change the result
+        ident.pop("text")
+        ident.pop("extract")
+        ident["adapt"] = {"fusion": "id"}
     return ident
 
 
@@ -62,10 +113,11 @@ def train_run(cfg: Config, progress: bool = True, fresh: bool = False) -> dict[s
     """Prepare the data, train and evaluate; reuse a finished identical run unless ``fresh``."""
     home = home_dir(cfg.paths.home)
     ds, data_art = prepare(cfg.data, home)
-    key = artifact_key("train", run_identity(cfg), (data_art.key,))
+    inputs = item_inputs(cfg, ds, data_art.key, progress)
+    key = artifact_key("train", run_identity(cfg), (data_art.key,) + inputs.keys)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.data.name)
-    name = (f"{slug}-{cfg.model.backbone}-{cfg.adapt.fusion}-{cfg.train.loss}-"
-            f"s{cfg.train.seed}-{key[:10]}")
+    items = "id" if cfg.adapt.fusion == "id" else f"{cfg.adapt.fusion}-{cfg.adapt.adapter}"
+    name = f"{slug}-{cfg.model.backbone}-{items}-{cfg.train.loss}-s{cfg.train.seed}-{key[:10]}"
     art = Artifact(runs_dir(cfg), "", name)
     if art.done and not fresh:
         return json.loads((art.path / "results.json").read_text(encoding="utf-8"))
@@ -78,7 +130,7 @@ def train_run(cfg: Config, progress: bool = True, fresh: bool = False) -> dict[s
     previous_level = root.level
     root.setLevel(logging.INFO)
     try:
-        model = build_model(cfg, ds)
+        model = build_model(cfg, ds, inputs)
         started = time.perf_counter()
         outcome = fit(model, ds, cfg, folder, progress=progress)
         outcome["timing"]["wall_seconds"] = round(time.perf_counter() - started, 3)

@@ -1,0 +1,63 @@
+"""Offline dimensionality reduction of the stored LLM features (PCA, cached with its store).
+
+Fitted on all items (the paper's practice) or only on items that occur in training sequences
+(``adapt.pca_fit=train``, so nothing about validation/test-only items shapes the projection).
+Item text is metadata, not interactions, so either choice is leak-free for the ranking targets;
+``train`` is the stricter one. Row 0 (padding) stays zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from recxplore.cache import Artifact, artifact_key
+from recxplore.config import AdaptConfig
+from recxplore.data.dataset import Dataset
+from recxplore.data.split import train_sequences
+
+
+def pca_settings(cfg: AdaptConfig) -> dict:
+    return {"pca": cfg.pca, "whiten": cfg.pca_whiten, "fit": cfg.pca_fit}
+
+
+def fit_rows(ds: Dataset, fit: str) -> np.ndarray:
+    if fit == "all":
+        return np.arange(1, ds.n_items + 1)
+    seen = np.unique(np.concatenate([s for s in train_sequences(ds) if len(s)]))
+    return seen[seen > 0]
+
+
+def pca_transform(matrix: np.ndarray, rows: np.ndarray, components: float, whiten: bool,
+                  seed: int = 0) -> tuple[np.ndarray, float]:
+    """(reduced matrix with row 0 zero, explained variance share)."""
+    from sklearn.decomposition import PCA
+
+    fit = matrix[rows]
+    if components >= 1:
+        n = int(min(components, fit.shape[0], fit.shape[1]))
+    else:
+        n = float(components)
+    pca = PCA(n_components=n, whiten=whiten, svd_solver="full", random_state=seed).fit(fit)
+    out = pca.transform(matrix).astype(np.float32)
+    out[0] = 0.0
+    return out, float(pca.explained_variance_ratio_.sum())
+
+
+def reduced_features(matrix: np.ndarray, store_key: str, ds: Dataset, dataset_key: str,
+                     cfg: AdaptConfig, cache_root) -> tuple[np.ndarray, str]:
+    """The PCA-reduced (or unchanged) feature matrix and its artifact key."""
+    if cfg.pca is None:
+        return matrix, store_key
+    settings = pca_settings(cfg)
+    key = artifact_key("reduce", settings, (store_key, dataset_key))
+    art = Artifact(cache_root, "reduced", key)
+    if art.done:
+        return load_file(str(art.path / "features.safetensors"))["features"], key
+    reduced, explained = pca_transform(matrix, fit_rows(ds, cfg.pca_fit), cfg.pca,
+                                       cfg.pca_whiten)
+    folder = art.begin(fresh=True)
+    save_file({"features": reduced}, str(folder / "features.safetensors"))
+    art.publish({"settings": settings, "store": store_key, "rows": int(reduced.shape[0]),
+                 "dim": int(reduced.shape[1]), "explained_variance": round(explained, 6)})
+    return reduced, key

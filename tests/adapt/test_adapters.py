@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+import torch
+
+from recxplore.adapt.adapters import ADAPTERS, MoEAdapter
+from recxplore.adapt.fusion import FeatureEmbedder
+from recxplore.adapt.reduce import pca_transform
+from recxplore.config import AdaptConfig
+
+
+def make(adapter, fusion, rows=12, d=8, hidden=4):
+    torch.manual_seed(0)
+    features = torch.randn(rows, d)
+    codes = torch.randint(0, 256, (rows, 2))
+    built = ADAPTERS[adapter](d, hidden, AdaptConfig(mlp_hidden=6, moe_experts=3), codes)
+    id_table = torch.randn(rows, hidden) if fusion == "align" else None
+    return FeatureEmbedder(features, built, hidden, fusion, 0.0, id_table, 0.5, 1.0), features
+
+
+@pytest.mark.parametrize("fusion", ["replace", "concat", "add", "align"])
+@pytest.mark.parametrize("adapter", list(ADAPTERS))
+def test_shapes_padding_and_gradients(adapter, fusion):
+    emb, features = make(adapter, fusion)
+    table = emb.all_items()
+    assert table.shape == (12, 4) and not table[0].any()
+    assert emb(torch.tensor([[0, 3], [5, 1]])).shape == (2, 2, 4)
+    loss = table.pow(2).sum()
+    extra = emb.extra_loss(torch.tensor([1, 2, 3]), table)
+    assert (extra is not None) == (fusion == "align")
+    if extra is not None:
+        loss = loss + extra
+    loss.backward()
+    assert all(p.grad is not None for p in emb.adapter.parameters() if p.requires_grad
+               and (adapter != "moe" or p is not emb.adapter.gate_noise.weight))
+    assert not emb.features.requires_grad and "features" not in emb.state_dict()
+    assert torch.allclose(emb.features * (features[1:].var(0).mean().sqrt()), features)
+
+
+def test_moe_gate_noise_only_in_training():
+    torch.manual_seed(0)
+    moe = MoEAdapter(6, 4, experts=4, noise=True)
+    torch.nn.init.normal_(moe.gate_noise.weight)
+    x = torch.randn(5, 6)
+    moe.eval()
+    assert torch.equal(moe(x), moe(x))
+    moe.train()
+    assert not torch.equal(moe(x), moe(x))
+
+
+def test_pca_fit_then_transform_equals_fit_transform():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(40, 10)).astype(np.float32)
+    rows = np.arange(1, 40)
+    ours, explained = pca_transform(matrix, rows, 4, whiten=False)
+    ref = PCA(n_components=4, svd_solver="full", random_state=0).fit_transform(matrix[1:])
+    np.testing.assert_allclose(ours[1:], ref, rtol=1e-4, atol=1e-4)
+    assert not ours[0].any() and 0 < explained < 1
+    share, _ = pca_transform(matrix, rows, 0.5, whiten=False)
+    assert 1 <= share.shape[1] < 10
+
+
+def test_pca_value_is_validated():
+    from recxplore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"adapt.pca: must be a whole number >= 1, a share in "
+                                          r"\(0, 1\), or null; got 2.5"):
+        AdaptConfig(pca=2.5)

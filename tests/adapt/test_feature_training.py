@@ -1,0 +1,68 @@
+"""Every adapter x fusion trains end to end with every backbone on a tiny dataset."""
+
+from pathlib import Path
+
+import pytest
+
+from recxplore.adapt.adapters import ADAPTERS
+from recxplore.backbones import BACKBONES
+from recxplore.train.run import train_run
+
+FUSIONS = ["replace", "concat", "add", "align"]
+
+
+@pytest.fixture
+def feature_cfg(tmp_path, make_atomic, home):
+    """300 items (PQ needs 256 codes' worth), TF-IDF features: fast and offline."""
+    from recxplore import config
+
+    raw = make_atomic(tmp_path / "big", name="big", users=120, items=300, seed=3)
+    return config.load(None, [
+        "data.name=atomic:big", f"data.data_dir={raw}", "data.filter=none",
+        "extract.model=tfidf-svd", "extract.static_dim=32", "adapt.pca=16",
+        "adapt.pq_subvectors=4", "model.hidden=16", "model.layers=1", "model.heads=2",
+        "model.max_len=8", "train.epochs=1", "train.batch_size=64",
+        "eval.sampled_negatives=20", f"paths.home={home}"])
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+@pytest.mark.parametrize("fusion", FUSIONS)
+@pytest.mark.parametrize("adapter", list(ADAPTERS))
+def test_adapter_fusion_backbone(feature_cfg, adapter, fusion, backbone):
+    cfg = feature_cfg.replace(**{"adapt.adapter": adapter, "adapt.fusion": fusion,
+                                 "model.backbone": backbone})
+    results = train_run(cfg, progress=False)
+    assert 0 <= results["metrics"]["test"]["full"]["NDCG@10"] <= 1
+    assert f"-{fusion}-{adapter}-" in Path(results["run_dir"]).name
+
+
+def test_reduced_features_and_codes_are_cached(feature_cfg):
+    cfg = feature_cfg.replace(**{"adapt.adapter": "pq", "adapt.fusion": "replace"})
+    train_run(cfg, progress=False)
+    cache = Path(cfg.paths.home) / "cache"
+    reduced = list((cache / "reduced").glob("*/manifest.json"))
+    codes = list((cache / "pq-codes").glob("*/manifest.json"))
+    assert len(reduced) == 1 and len(codes) == 1
+    stamps = [p.stat().st_mtime_ns for p in reduced + codes]
+    train_run(cfg.replace(**{"train.seed": 7}), progress=False)
+    assert [p.stat().st_mtime_ns for p in reduced + codes] == stamps
+
+
+def test_align_pretrains_the_id_table_once(feature_cfg):
+    cfg = feature_cfg.replace(**{"adapt.adapter": "linear", "adapt.fusion": "align"})
+    train_run(cfg, progress=False)
+    runs = Path(cfg.paths.home) / "runs"
+    id_runs = [p for p in runs.iterdir() if "-id-" in p.name]
+    assert len(id_runs) == 1
+    train_run(cfg.replace(**{"adapt.align_weight": 0.5}), progress=False)
+    assert [p for p in runs.iterdir() if "-id-" in p.name] == id_runs
+
+
+def test_pq_needs_enough_items(tiny_cfg):
+    from recxplore.errors import ConfigError
+
+    cfg = tiny_cfg.replace(**{"adapt.adapter": "pq", "adapt.fusion": "replace",
+                              "extract.model": "tfidf-svd", "extract.static_dim": 8,
+                              "adapt.pca": None, "adapt.pq_subvectors": 4})
+    with pytest.raises(ConfigError, match="pq needs at least 256 items"):
+        train_run(cfg, progress=False)
