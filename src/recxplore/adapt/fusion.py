@@ -8,7 +8,10 @@
   (LLMEmb's recipe), weighted by ``adapt.align_weight``.
 
 The feature buffer is frozen and not saved in checkpoints (it is rebuilt from the cache); it is
-scaled by one scalar to unit mean variance so that adapters start in a sensible range.
+scaled by one scalar to unit mean variance so that adapters start in a sensible range. The
+adapter's output is multiplied by a fixed gain chosen at construction so that the initial item
+vectors have the ID table's scale (std 0.02): without it, adapted features start ~50x larger
+than ID embeddings, the first logits saturate and training collapses to near-uniform scores.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from torch import nn
 
 from recxplore.adapt.item_embedder import ItemEmbedder
 
+INIT_STD = 0.02  # the ID table's initial scale
+
 
 class FeatureEmbedder(ItemEmbedder):
     def __init__(self, features: torch.Tensor, adapter: nn.Module, hidden: int, fusion: str,
@@ -30,6 +35,12 @@ class FeatureEmbedder(ItemEmbedder):
         scale = features[1:].var(0).mean().sqrt().clamp(min=1e-8)
         self.register_buffer("features", (features / scale).float(), persistent=False)
         self.adapter = adapter
+        with torch.no_grad():
+            was_training = adapter.training
+            adapter.eval()
+            initial = adapter(self.features)[1:].std().clamp(min=1e-8)
+            adapter.train(was_training)
+        self.register_buffer("gain", INIT_STD / initial)
         self.fusion = fusion
         self.drop = nn.Dropout(dropout)
         if fusion in ("concat", "add"):
@@ -44,7 +55,7 @@ class FeatureEmbedder(ItemEmbedder):
             self.align_temperature = align_temperature
 
     def all_items(self) -> torch.Tensor:  # (n_items + 1, hidden)
-        semantic = self.adapter(self.drop(self.features))
+        semantic = self.adapter(self.drop(self.features)) * self.gain
         if self.fusion == "concat":
             semantic = self.merge(torch.cat([self.ids.weight, semantic], dim=-1))
         elif self.fusion == "add":
