@@ -62,3 +62,15 @@ def test_module_entry_point_and_help():
                          capture_output=True, text=True, check=True).stdout
     assert "loss (one of 'ce', 'bce', 'sampled'" in out
     assert "dotted overrides" in out
+
+
+def test_text_and_extract(capsys, tiny_dir, home):
+    obj = run_json(capsys, ["text", "atomic:tiny", "--data-dir", str(tiny_dir), "--limit", "2",
+                            "data.filter=none", "text.style=kv"])
+    assert obj["dataset"] == "atomic:tiny" and [i["index"] for i in obj["items"]] == [1, 2]
+    assert obj["items"][0]["text"].startswith("title: Item number")
+    obj = run_json(capsys, ["extract", "data.name=atomic:tiny", f"data.data_dir={tiny_dir}",
+                            "data.filter=none", "extract.model=tfidf-svd", "extract.static_dim=4",
+                            "--no-progress"])
+    assert {"path", "rows", "dim", "seconds", "items_per_second"} <= set(obj)
+    assert obj["dim"] == 4

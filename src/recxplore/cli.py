@@ -32,6 +32,14 @@ def _load_config(args: argparse.Namespace) -> config_mod.Config:
     return config_mod.load(args.config, args.overrides)
 
 
+def _dataset_config(args: argparse.Namespace, *extra: str) -> config_mod.Config:
+    """The config of a command that names its dataset as an argument (prepare, text)."""
+    overrides = [f"data.name={args.dataset}", *extra, *args.overrides]
+    if args.data_dir:
+        overrides.append(f"data.data_dir={args.data_dir}")
+    return config_mod.load(args.config, overrides)
+
+
 def _data_dir(args: argparse.Namespace) -> Path:
     return Path(args.data_dir).expanduser() if args.data_dir else home_dir() / "raw"
 
@@ -54,10 +62,7 @@ def cmd_datasets(args: argparse.Namespace) -> None:
 def cmd_prepare(args: argparse.Namespace) -> None:
     from recxplore.data.prepare import prepare
 
-    overrides = [f"data.name={args.dataset}"] + args.overrides
-    if args.data_dir:
-        overrides.append(f"data.data_dir={args.data_dir}")
-    cfg = config_mod.load(args.config, overrides)
+    cfg = _dataset_config(args)
     ds, art = prepare(cfg.data, home_dir(cfg.paths.home), fresh=args.fresh)
     stats = ds.stats()
     human = "\n".join(f"{k:<20} {v}" for k, v in stats.items())
@@ -74,12 +79,7 @@ def cmd_text(args: argparse.Namespace) -> None:
     from recxplore.data.prepare import prepare
     from recxplore.text.items import item_texts
 
-    overrides = [f"data.name={args.dataset}"] + args.overrides
-    if args.data_dir:
-        overrides.append(f"data.data_dir={args.data_dir}")
-    if args.rewrite:
-        overrides.append(f"text.rewrite={args.rewrite}")
-    cfg = config_mod.load(args.config, overrides)
+    cfg = _dataset_config(args, *([f"text.rewrite={args.rewrite}"] if args.rewrite else []))
     ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
     texts = item_texts(ds, cfg.text)
     last = ds.n_items if args.limit is None else min(args.limit, ds.n_items)
@@ -101,19 +101,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     from recxplore.tables import results_table
     from recxplore.train.run import train_run
 
-    cfg = _load_config(args)
-    results = train_run(cfg, progress=not args.no_progress, fresh=args.fresh)
-    _emit(args, results, results_table([results]) + f"\nrun folder: {results['run_dir']}")
-
-
-def cmd_run(args: argparse.Namespace) -> None:
-    from recxplore.tables import results_table
-    from recxplore.train.run import train_run
-
-    cfg = _load_config(args)
-    results = train_run(cfg, progress=not args.no_progress, fresh=args.fresh)
+    results = train_run(_load_config(args), progress=not args.no_progress, fresh=args.fresh)
     table = results_table([results])
-    _emit(args, {"runs": [results], "table": table}, table)
+    if args.command == "run":
+        _emit(args, {"runs": [results], "table": table}, table)
+    else:
+        _emit(args, results, f"{table}\nrun folder: {results['run_dir']}")
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -189,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=epilog, formatter_class=fmt)
     _add_common(p)
     _add_config(p)
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_train)
     return parser
 
 
