@@ -146,7 +146,7 @@ def test_yelp(tmp_path):
 
 def test_atomic_and_listing(tiny_dir):
     raw = load_raw("atomic:tiny", tiny_dir)
-    assert raw.item_meta["i1"] == {"title": ["Item", "number", "1"], "genres": ["genre1", "genre1"]}
+    assert raw.item_meta["i1"] == {"title": "Item number 1", "genres": "genre1 genre1"}
     assert "atomic:tiny" in listed_datasets(tiny_dir)
 
 

@@ -14,7 +14,7 @@ from recxplore.data.sources import load_raw, locate
 
 log = logging.getLogger(__name__)
 
-DATA_VERSION = 2  # bump when preprocessing changes meaning, to invalidate old caches
+DATA_VERSION = 3  # bump when preprocessing changes meaning, to invalidate old caches
 
 
 def raw_dir(cfg: DataConfig, home: Path) -> Path:

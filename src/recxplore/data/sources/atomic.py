@@ -28,10 +28,8 @@ def _header(path: Path, lineno: int, text: str) -> list[tuple[str, str]]:
 
 
 def _value(kind: str, raw: str, path: Path, lineno: int, name: str) -> Any:
-    if kind == "token":
+    if kind in ("token", "token_seq"):  # a token_seq stays its text: "Toy Story", not a list
         return raw
-    if kind == "token_seq":
-        return raw.split()
     try:
         return float(raw) if kind == "float" else [float(x) for x in raw.split()]
     except ValueError:

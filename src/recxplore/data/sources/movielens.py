@@ -58,8 +58,6 @@ def locate(name: str, data_dir: Path) -> list[Path]:
 
 def _normalise(meta: dict[str, Any]) -> dict[str, Any]:
     out = dict(meta)
-    if isinstance(out.get("title"), list):  # ml-100k types the title as token_seq
-        out["title"] = " ".join(out["title"])
     if isinstance(out.get("genres"), str):
         out["genres"] = out["genres"].split()
     year = out.get("year")
