@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -37,4 +37,3 @@ class Registry(Generic[T]):
         return sorted(self._entries.items())
 
 
-Builder = Callable[..., object]

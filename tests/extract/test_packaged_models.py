@@ -1,6 +1,5 @@
 """The packaged extractors embed real text offline (skipped when their wheels are absent)."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -46,6 +46,8 @@ def test_intermediate_layer(tiny_llama, tmp_path):
         states = loaded.model(input_ids=torch.tensor([ids[0]]), output_hidden_states=True)
     np.testing.assert_allclose(got[0], states.hidden_states[1][0].mean(0).numpy(), rtol=1e-4,
                                atol=1e-5)
-    with pytest.raises(ValueError, match="extract.layer=7: the model has 2 layers"):
+    from recxplore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="extract.layer=7: the model has 2 layers"):
         encode(loaded, ids, pooling="mean", layer=7, batch_size=2, padding_side="right",
                device=torch.device("cpu"))

@@ -13,6 +13,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from recxplore.errors import ConfigError
 from recxplore.extract.models import LoadedModel
 from recxplore.extract.pooling import POOLINGS
 
@@ -58,7 +59,8 @@ def encode(loaded: LoadedModel, ids: list[list[int]], *, pooling: str, layer: in
         else:
             states = model(**kwargs, output_hidden_states=True).hidden_states
             if layer >= len(states):
-                raise ValueError(f"extract.layer={layer}: the model has {len(states) - 1} layers")
+                raise ConfigError([f"extract.layer={layer}: the model has {len(states) - 1} "
+                                   f"layers; choose -1 (the last) or 0..{len(states) - 1}"])
             hidden = states[layer]
         pooled = pool(hidden.float(), mask).cpu().numpy()  # (B, D)
         if out is None:

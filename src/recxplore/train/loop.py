@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from recxplore.config import Config
 from recxplore.data.dataset import Dataset
 from recxplore.data.split import EvalSet, eval_set, train_sequences
+from recxplore.errors import DataError
 from recxplore.eval.metrics import summarise
 from recxplore.eval.negatives import sample_negatives
 from recxplore.eval.protocol import rank_users
@@ -82,7 +83,8 @@ def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
     model.to(device)
     valid, test = build_evaluations(ds, cfg)
     if len(valid.data) == 0:
-        raise ValueError(f"{ds.name}: no user has the 3 interactions leave-one-out needs")
+        raise DataError(f"{ds.name}: no user has the 3 interactions leave-one-out needs; lower "
+                        f"the data.* filters or use a dataset with longer histories")
     seqs = train_sequences(ds)
     causal = model.objective == "causal"
     windows = causal_windows(seqs, mc.max_len) if causal else masked_windows(seqs, mc.max_len)

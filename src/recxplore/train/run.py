@@ -1,6 +1,6 @@
 """One training run in its own folder, cached by its resolved config and its dataset.
 
-The folder (``<runs_dir>/<dataset>-<backbone>-<fusion>-<loss>-s<seed>-<key>``) holds
+The folder (``<runs_dir>/<dataset>-<backbone>-<fusion>[-<adapter>]-<loss>-s<seed>-<key>``) holds
 ``config.yaml``, ``log.txt``, ``metrics.csv``, ``best.pt``, ``checkpoint.pt``, ``test_ranks.csv``
 and ``results.json``. It is filled as ``<name>.partial`` and renamed when finished; an
 interrupted run resumes from its checkpoint when the same command is run again.
