@@ -67,3 +67,18 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_cfg, monkeypatch):
     resumed = train_run(cfg, progress=False)
     assert resumed["metrics"] == reference["metrics"]
     assert resumed["timing"]["best_epoch"] == reference["timing"]["best_epoch"]
+
+
+def test_no_user_long_enough_for_leave_one_out(tmp_path, home):
+    from recxplore import config
+    from recxplore.errors import DataError
+
+    raw = tmp_path / "short"
+    raw.mkdir()
+    lines = ["user_id:token\titem_id:token\ttimestamp:float"]
+    lines += [f"u{u}\ti{(u + k) % 5}\t{k}" for u in range(6) for k in range(2)]
+    (raw / "short.inter").write_text("\n".join(lines) + "\n")
+    cfg = config.load(None, ["data.name=atomic:short", f"data.data_dir={raw}", "data.filter=none",
+                             "data.min_seq_len=1", f"paths.home={home}"])
+    with pytest.raises(DataError, match="no user has the 3 interactions leave-one-out needs"):
+        train_run(cfg, progress=False)
