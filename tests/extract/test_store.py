@@ -129,6 +129,10 @@ def test_bad_input_errors(tiny_cfg, tiny_llama, tmp_path):
                                            r"of 128"):
         extract_features(cfg_for(tiny_cfg, tiny_llama, **{"extract.max_tokens": 4096}),
                          progress=False)
+    with pytest.raises(ExtractError, match=r"extract.dtype=float16 needs a GPU"):
+        extract_features(cfg_for(tiny_cfg, tiny_llama, **{"extract.dtype": "float16",
+                                                          "extract.device": "cpu"}),
+                         progress=False)
     assert not list(Path(tiny_cfg.paths.home).rglob("manifest.json")) or all(
         "embeddings" not in str(p) for p in Path(tiny_cfg.paths.home).rglob("manifest.json"))
     path, _ = extract_features(cfg_for(tiny_cfg, tiny_llama, **{"extract.max_tokens": 3,

@@ -109,6 +109,9 @@ def extract_features(cfg: Config, progress: bool = True, fresh: bool = False
         done_items = rows - 1
     elif todo:
         device = resolve_device(ex.device)
+        if ex.dtype == "float16" and device.type == "cpu":
+            raise ExtractError("extract.dtype=float16 needs a GPU; on a CPU use bfloat16 (fast "
+                               "where the CPU has bf16 instructions) or float32")
         loaded = models.load(ex.model, models_dir=models_dir, dtype=ex.dtype, device=str(device),
                              offline=ex.offline, trust_remote_code=ex.trust_remote_code)
         ids = tokenize(loaded, texts[1:], pooling=ex.pooling, eol_template=ex.eol_template)
