@@ -80,7 +80,8 @@ class ExtractConfig:
     eol_template: str = _opt('This item: "{text}" means in one word:"',
                              "PromptEOL wrapper used by pooling=eol; must contain {text}")
     static_dim: int = _opt(256, "tfidf-svd: output dimension of the truncated SVD", ge=2)
-    shard_size: int = _opt(4096, "rows per store shard (item-index ranges)", ge=1)
+    shard_size: int = _opt(1024, "rows per store shard (item-index ranges; the unit of resuming)",
+                           ge=1)
     offline: bool = _opt(True, "never download: hub ids must already be in the local HF cache")
     trust_remote_code: bool = _opt(False, "allow a hub model's own Python code to run")
 
