@@ -86,9 +86,11 @@ class Artifact:
                                 f"{self.path} and rerun to rebuild it") from None
 
     def begin(self, fresh: bool = False) -> Path:
-        """Create (or reuse, for resuming) the partial folder and return it."""
-        if fresh and self.partial.exists():
-            shutil.rmtree(self.partial)
+        """Create (or reuse, for resuming) the partial folder and return it. ``fresh`` discards
+        both an unfinished partial folder and a finished artifact, which is then rebuilt."""
+        if fresh:
+            shutil.rmtree(self.partial, ignore_errors=True)
+            shutil.rmtree(self.path, ignore_errors=True)
         self.partial.mkdir(parents=True, exist_ok=True)
         return self.partial
 

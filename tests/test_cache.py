@@ -1,0 +1,22 @@
+from recxplore.cache import Artifact, artifact_key
+
+
+def test_publish_is_atomic_and_fresh_rebuilds(tmp_path):
+    art = Artifact(tmp_path, "stage", artifact_key("stage", {"a": 1}))
+    folder = art.begin()
+    (folder / "data.txt").write_text("one")
+    assert not art.done  # an unfinished folder never looks finished
+    art.publish({"n": 1})
+    assert art.done and (art.path / "data.txt").read_text() == "one"
+    assert art.manifest()["n"] == 1 and not art.partial.exists()
+    folder = art.begin(fresh=True)
+    assert not art.done and not (folder / "data.txt").exists()
+    (folder / "data.txt").write_text("two")
+    art.publish({"n": 2})
+    assert (art.path / "data.txt").read_text() == "two"
+
+
+def test_keys_depend_on_config_and_inputs():
+    assert artifact_key("s", {"a": 1}) == artifact_key("s", {"a": 1})
+    assert artifact_key("s", {"a": 1}) != artifact_key("s", {"a": 2})
+    assert artifact_key("s", {"a": 1}, ("x",)) != artifact_key("s", {"a": 1}, ("y",))
