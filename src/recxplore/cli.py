@@ -159,11 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=cmd_text)
 
-    p = sub.add_parser("extract", help="embed every item's text into an embedding store",
-                       epilog=epilog, formatter_class=fmt)
-    _add_common(p)
-    _add_config(p)
-    p.set_defaults(func=cmd_extract)
+    # Commands configured entirely by --config and overrides.
+    for name, func, text in (
+            ("extract", cmd_extract, "embed every item's text into an embedding store"),
+            ("train", cmd_train, "train and evaluate one configuration"),
+            ("run", cmd_train, "the whole chain; no arguments = the embedded default")):
+        p = sub.add_parser(name, help=text, epilog=epilog, formatter_class=fmt)
+        _add_common(p)
+        _add_config(p)
+        p.set_defaults(func=func)
 
     p = sub.add_parser("config", help="show every config key, or the resolved config",
                        epilog=epilog, formatter_class=fmt)
@@ -171,18 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="YAML config file to validate and resolve")
     p.add_argument("overrides", nargs="*", metavar="section.key=value")
     p.set_defaults(func=cmd_config)
-
-    p = sub.add_parser("train", help="train and evaluate one configuration",
-                       epilog=epilog, formatter_class=fmt)
-    _add_common(p)
-    _add_config(p)
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("run", help="the whole chain; no arguments = the embedded default",
-                       epilog=epilog, formatter_class=fmt)
-    _add_common(p)
-    _add_config(p)
-    p.set_defaults(func=cmd_train)
     return parser
 
 
