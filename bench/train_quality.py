@@ -10,7 +10,8 @@ targets of the foundation issue:
   ~3,900 s to its best-validation epoch.
 
 Usage: python bench/train_quality.py [--only ml-100k|ml-1m] [--home DIR]
-Runs are fresh (never taken from the cache) in a temporary home unless --home is given.
+Runs are fresh (never taken from the cache) in a temporary home unless --home is given;
+--resume continues an interrupted run under --home from its last epoch.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(SETTINGS))
     parser.add_argument("--home", help="cache/runs folder (default: a temporary one)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue unfinished runs under --home instead of starting afresh")
     args = parser.parse_args()
     home = args.home or tempfile.mkdtemp(prefix="recxplore-bench-")
     rows = []
@@ -50,7 +53,7 @@ def main() -> None:
             continue
         cfg = config.load(None, overrides + ["train.loss=ce", f"train.seed={args.seed}",
                                              f"paths.home={home}"])
-        results = train_run(cfg, progress=False, fresh=True)
+        results = train_run(cfg, progress=False, fresh=not args.resume)
         test, timing = results["metrics"]["test"]["full"], results["timing"]
         row = {"dataset": name, "NDCG@10": test["NDCG@10"], "HR@10": test["HR@10"],
                "train_seconds": timing["train_seconds"], "epochs": timing["epochs"],
