@@ -41,7 +41,10 @@ def _dataset_config(args: argparse.Namespace, *extra: str) -> config_mod.Config:
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
-    return Path(args.data_dir).expanduser() if args.data_dir else home_dir() / "raw"
+    from recxplore.config import DataConfig
+    from recxplore.data.prepare import raw_dir
+
+    return raw_dir(DataConfig(data_dir=args.data_dir), home_dir())
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -141,23 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=cmd_datasets)
 
-    p = sub.add_parser("prepare", help="read, filter and split a dataset; print its statistics",
-                       epilog=epilog, formatter_class=fmt)
-    p.add_argument("dataset", help="e.g. ml-100k, ml-1m, amazon2014:Beauty, steam, atomic:NAME")
-    p.add_argument("--data-dir", help="folder with raw files (default: $RECXPLORE_HOME/raw)")
-    _add_common(p)
-    _add_config(p)
-    p.set_defaults(func=cmd_prepare)
-
-    p = sub.add_parser("text", help="item texts as the extractor sees them",
-                       epilog=epilog, formatter_class=fmt)
-    p.add_argument("dataset", help="e.g. ml-100k")
-    p.add_argument("--data-dir", help="folder with raw files (default: $RECXPLORE_HOME/raw)")
-    p.add_argument("--limit", type=int, metavar="N", help="only the first N items")
-    p.add_argument("--rewrite", metavar="MODE", help="LLM rewriting mode (text.rewrite)")
-    _add_common(p)
-    _add_config(p)
-    p.set_defaults(func=cmd_text)
+    # Commands that name their dataset as an argument.
+    for name, func, text in (
+            ("prepare", cmd_prepare, "read, filter and split a dataset; print its statistics"),
+            ("text", cmd_text, "item texts as the extractor sees them")):
+        p = sub.add_parser(name, help=text, epilog=epilog, formatter_class=fmt)
+        p.add_argument("dataset", help="e.g. ml-100k, ml-1m, amazon2014:Beauty, steam, "
+                       "atomic:NAME")
+        p.add_argument("--data-dir", help="folder with raw files (default: $RECXPLORE_HOME/raw)")
+        _add_common(p)
+        _add_config(p)
+        p.set_defaults(func=func)
+    text_parser = sub.choices["text"]
+    text_parser.add_argument("--limit", type=int, metavar="N", help="only the first N items")
+    text_parser.add_argument("--rewrite", metavar="MODE", help="LLM rewriting mode (text.rewrite)")
 
     # Commands configured entirely by --config and overrides.
     for name, func, text in (

@@ -9,7 +9,6 @@ URLs, images, sales ranks and related-item lists are dropped.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -106,24 +105,16 @@ def _read_meta(release: str, path: Path) -> dict[str, dict[str, Any]]:
 
 def _read_ratings_csv(release: str, path: Path, out: RawData) -> None:
     """Ratings-only CSVs have no header: 2014 user,item,rating,time; 2018 item,user,rating,time."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise DataError(f"{path}:{lineno}: not valid UTF-8") from None
-            if not line.strip():
-                continue
-            cells = next(csv.reader(io.StringIO(line)))
-            if len(cells) != 4:
-                raise DataError(f"{path}:{lineno}: expected 4 comma-separated values "
-                                f"(user,item,rating,timestamp); got {len(cells)}")
-            user, item = (cells[0], cells[1]) if release == "amazon2014" else (cells[1], cells[0])
-            out.users.append(user)
-            out.items.append(item)
-            out.ratings.append(as_float(cells[2], "rating", path, lineno))
-            out.timestamps.append(as_float(cells[3], "timestamp", path, lineno))
+    for lineno, line in open_text_lines(path):
+        cells = next(csv.reader(io.StringIO(line)))
+        if len(cells) != 4:
+            raise DataError(f"{path}:{lineno}: expected 4 comma-separated values "
+                            f"(user,item,rating,timestamp); got {len(cells)}")
+        user, item = (cells[0], cells[1]) if release == "amazon2014" else (cells[1], cells[0])
+        out.users.append(user)
+        out.items.append(item)
+        out.ratings.append(as_float(cells[2], "rating", path, lineno))
+        out.timestamps.append(as_float(cells[3], "timestamp", path, lineno))
 
 
 def _read_reviews(release: str, path: Path, out: RawData) -> None:
