@@ -100,6 +100,25 @@ def cmd_extract(args: argparse.Namespace) -> None:
     _emit(args, summary, human)
 
 
+def cmd_tune(args: argparse.Namespace) -> None:
+    import time
+
+    from recxplore.tune.stage import tune_chain
+
+    cfg = _load_config(args)
+    if not cfg.tune.stages:
+        raise config_mod.ConfigError(["tune.stages: empty, so there is nothing to tune; e.g. "
+                                      "tune.stages=[cpt,sft] (the paper's best) or [scft]"])
+    started = time.perf_counter()
+    folders, _, trained = tune_chain(cfg, progress=not args.no_progress, fresh=args.fresh)
+    out = {"path": str(folders[-1]), "stages": cfg.tune.stages,
+           "adapters": [str(f) for f in folders], "trained": trained,
+           "seconds": round(time.perf_counter() - started, 3)}
+    human = "\n".join(f"{stage:<5} {folder}" for stage, folder in
+                      zip(([] if not cfg.tune.adapter else ["given"]) + cfg.tune.stages, folders))
+    _emit(args, out, f"{human}\n({len(trained)} stage(s) trained now, the rest from the cache)")
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from recxplore.tables import results_table
     from recxplore.train.run import train_run
@@ -161,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Commands configured entirely by --config and overrides.
     for name, func, text in (
+            ("tune", cmd_tune, "LoRA-tune the extractor (tune.stages: cpt, sft, scft)"),
             ("extract", cmd_extract, "embed every item's text into an embedding store"),
             ("train", cmd_train, "train and evaluate one configuration"),
             ("run", cmd_train, "the whole chain; no arguments = the embedded default")):

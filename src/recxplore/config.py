@@ -61,6 +61,68 @@ class TextConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TuneConfig:
+    stages: list[Literal["cpt", "sft", "scft"]] = _opt(
+        [], "LoRA stages before extraction, in order: [] = frozen LLM; cpt = continued "
+        "pre-training on the item texts (masked LM for encoders); sft = question answering on "
+        "training data; scft = supervised contrastive fine-tuning; [cpt, sft] = the paper's best")
+    lora_r: int = _opt(8, "LoRA rank", ge=1)
+    lora_alpha: float = _opt(32, "LoRA scaling numerator (alpha / r scales the update)", gt=0.0)
+    lora_dropout: float = _opt(0.1, "dropout on the LoRA input", ge=0.0, lt=1.0)
+    target_modules: Optional[list[str]] = _opt(
+        None, "module names LoRA wraps (null: every linear layer of the attention and MLP blocks, "
+        "e.g. q/k/v/o/gate/up/down_proj in LLaMA, query/key/value/dense in BERT)")
+    steps: int = _opt(100, "optimiser steps per stage (ignored when epochs is set)", ge=1)
+    epochs: Optional[float] = _opt(None, "passes over a stage's examples; sets the steps", gt=0.0)
+    batch_size: int = _opt(8, "examples per micro-batch", ge=1)
+    grad_accum: int = _opt(1, "micro-batches per optimiser step", ge=1)
+    lr: float = _opt(5e-4, "AdamW learning rate (LLMEmb: 2e-4 over 4000 steps; higher "
+                     "suits the CPU-sized default budget)", gt=0.0)
+    schedule: Literal["constant", "linear", "cosine"] = _opt(
+        "linear", "learning-rate schedule after warm-up")
+    warmup_steps: int = _opt(5, "linear warm-up steps", ge=0)
+    max_tokens: int = _opt(128, "longest training sequence in tokens (longer ones are cut)",
+                           ge=8)
+    dtype: Literal["float32", "bfloat16"] = _opt(
+        "float32", "compute precision: bfloat16 autocast where the hardware has it")
+    gradient_checkpointing: bool = _opt(False, "recompute activations in the backward pass "
+                                        "(less memory, ~30% slower)")
+    seed: int = _opt(0, "seed for LoRA initialisation, example order, masks and dropout")
+    save_every: int = _opt(25, "checkpoint every this many steps (an interrupted stage resumes "
+                           "from the last one)", ge=1)
+    merge: bool = _opt(True, "merge the adapters into the weights before extraction (the "
+                       "embeddings are the same either way; merged is faster)")
+    adapter: Optional[str] = _opt(None, "a LoRA adapter folder saved by `recxplore tune` (e.g. "
+                                  "tuned on another machine), applied before tune.stages")
+    cpt_mlm_prob: float = _opt(0.15, "cpt on an encoder: share of tokens masked", gt=0.0, lt=1.0)
+    sft_tasks: list[Literal["attribute", "next_item"]] = _opt(
+        ["attribute", "next_item"], "sft question types: attribute = an attribute of an item "
+        "given its other attributes; next_item = the next training item given recent ones")
+    sft_history: int = _opt(5, "sft next_item: recent training items named in the question",
+                            ge=1)
+    sft_per_user: int = _opt(2, "sft next_item: questions per user, from the end of the "
+                             "training sequence backwards", ge=1)
+    scft_drop: float = _opt(0.4, "scft: share of attributes dropped from each view", ge=0.0,
+                            lt=1.0)
+    scft_temperature: float = _opt(0.05, "scft: initial temperature of the InfoNCE (learned)",
+                                   gt=0.0)
+    device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
+    threads: int = _opt(0, "torch CPU threads (0: torch's default)", ge=0)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if len(set(self.stages)) != len(self.stages):
+            problems.append(f"tune.stages: each stage at most once; got {self.stages}")
+        if not self.sft_tasks:
+            problems.append("tune.sft_tasks: needs at least one of attribute, next_item")
+        if self.target_modules is not None and not self.target_modules:
+            problems.append("tune.target_modules: an empty list wraps nothing; use null for the "
+                            "default projections")
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExtractConfig:
     model: str = _opt("smollm2-135m", "extractor: a packaged alias (smollm2-135m, minilm-l6, "
                       "tfidf-svd), a Hugging Face hub id, a local model folder or a .gguf file")
@@ -195,6 +257,7 @@ class PathsConfig:
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "text": TextConfig,
+    "tune": TuneConfig,
     "extract": ExtractConfig,
     "adapt": AdaptConfig,
     "model": ModelConfig,
@@ -208,6 +271,7 @@ SECTIONS: dict[str, type] = {
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     text: TextConfig = field(default_factory=TextConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -346,6 +410,11 @@ def _check_names(raw: dict[str, Any], problems: list[str]) -> None:
 
 
 def _check_cross_sections(cfg: Config, problems: list[str]) -> None:
+    from recxplore.extract.models import STATIC_ALIASES
+
+    if (cfg.tune.stages or cfg.tune.adapter) and cfg.extract.model in STATIC_ALIASES:
+        problems.append(f"tune.stages: extract.model={cfg.extract.model!r} is not a neural "
+                        f"network and cannot be tuned; use [] or a transformers extractor")
     if cfg.train.loss == "ce" and cfg.train.num_negatives is not None:
         problems.append("train.num_negatives: not used by train.loss='ce' (softmax over all "
                         "items); remove it or choose loss 'bce' or 'sampled'")

@@ -87,7 +87,14 @@ def extract_features(cfg: Config, progress: bool = True, fresh: bool = False
     static = ex.model in models.STATIC_ALIASES
     models_dir = home / "models"
     identity = {"static": ex.model} if static else models.resolve(ex.model, models_dir)[1]
-    art = Artifact(home / "cache", "embeddings", store_key(cfg, data_art.key, identity))
+    adapters: list[Path] = []
+    key_identity = identity
+    if cfg.tune.stages or cfg.tune.adapter:
+        from recxplore.tune.stage import tune_chain
+
+        adapters, adapter_keys, _ = tune_chain(cfg, progress=progress)
+        key_identity = {**identity, "adapters": adapter_keys}
+    art = Artifact(home / "cache", "embeddings", store_key(cfg, data_art.key, key_identity))
     rows = ds.n_items + 1
     if art.done and not fresh:
         manifest = art.manifest()
@@ -114,6 +121,10 @@ def extract_features(cfg: Config, progress: bool = True, fresh: bool = False
                                "where the CPU has bf16 instructions) or float32")
         loaded = models.load(ex.model, models_dir=models_dir, dtype=ex.dtype, device=str(device),
                              offline=ex.offline, trust_remote_code=ex.trust_remote_code)
+        if adapters:
+            from recxplore.tune.lora import apply_adapters
+
+            loaded.model = apply_adapters(loaded.model, adapters, identity, cfg.tune.merge)
         ids = tokenize(loaded, texts[1:], pooling=ex.pooling, eol_template=ex.eol_template)
         ids = [[]] + _check_lengths(ds, ids, ex.max_tokens, ex.truncate, loaded.context)
         total = sum(min(stop, rows) - max(start, 1) for start, stop in (ranges[k] for k in todo))
@@ -144,7 +155,7 @@ def extract_features(cfg: Config, progress: bool = True, fresh: bool = False
                "sha256": sha256_file(shard_path(folder, k))} for k, (s, e) in enumerate(ranges)]
     art.publish({"dataset": ds.name, "item_fingerprint": ds.item_fingerprint, "rows": rows,
                  "dim": dim, "dtype": "float32", "compute_dtype": ex.dtype,
-                 "extractor": ex.model, "model_identity": identity, "pooling": ex.pooling,
+                 "extractor": ex.model, "model_identity": key_identity, "pooling": ex.pooling,
                  "layer": ex.layer, "text": settings, "shards": shards})
     return art.path, {"path": str(art.path), "rows": rows, "dim": dim,
                       "seconds": round(seconds, 3),

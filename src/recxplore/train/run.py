@@ -96,6 +96,7 @@ def run_identity(cfg: Config) -> dict[str, Any]:
         else:
             for key in keys:
                 ident[section].pop(key)
+    ident.pop("tune")  # tuning reaches a run only through the feature key in its inputs
     if cfg.adapt.fusion == "id":  # no text, no LLM: their settings cannot change the result
         ident.pop("text")
         ident.pop("extract")
