@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 
 from recxplore.cli import main
@@ -73,3 +74,18 @@ def test_text_and_extract(capsys, tiny_dir, home):
                             "--no-progress"])
     assert {"path", "rows", "dim", "seconds", "items_per_second"} <= set(obj)
     assert obj["dim"] == 4
+
+
+def test_tune_prints_path_stages_seconds(capsys, tiny_cfg, tiny_llama, tmp_path):
+    from recxplore import config
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text(config.dump(tiny_cfg))
+    obj = run_json(capsys, ["tune", "--config", str(path), f"extract.model={tiny_llama}",
+                            "tune.stages=[scft]", "tune.steps=2", "tune.batch_size=4",
+                            "--no-progress"])
+    assert obj["stages"] == ["scft"] and obj["seconds"] >= 0
+    assert (Path(obj["path"]) / "adapter_model.safetensors").is_file()
+    assert [t["steps"] for t in obj["trained"]] == [2]
+    assert main(["tune", "--config", str(path)]) == 2  # no stages: nothing to tune
+    assert "nothing to tune" in capsys.readouterr().err

@@ -81,14 +81,23 @@ def cmd_config(args: argparse.Namespace) -> None:
 def cmd_text(args: argparse.Namespace) -> None:
     from recxplore.data.prepare import prepare
     from recxplore.text.items import item_texts
+    from recxplore.text.rewrite import final_texts
 
     cfg = _dataset_config(args, *([f"text.rewrite={args.rewrite}"] if args.rewrite else []))
     ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
-    texts = item_texts(ds, cfg.text)
     last = ds.n_items if args.limit is None else min(args.limit, ds.n_items)
-    items = [{"index": i, "id": ds.item_ids[i - 1], "text": texts[i]} for i in range(1, last + 1)]
-    human = "\n\n".join(f"[{it['index']}] {it['id']}\n{it['text']}" for it in items)
-    _emit(args, {"dataset": ds.name, "items": items}, human)
+    shown = list(range(1, last + 1))
+    flat = item_texts(ds, cfg.text)
+    final = final_texts(ds, cfg, progress=not args.json, items=shown)
+    items = [{"index": i, "id": ds.item_ids[i - 1], "text": final[i]} for i in shown]
+    if cfg.text.rewrite != "none":
+        for item in items:
+            item["original"] = flat[item["index"]]
+    human = "\n\n".join(
+        f"[{it['index']}] {it['id']}\n" + (f"original:  {it['original']}\nrewritten: "
+                                            if "original" in it else "") + it["text"]
+        for it in items)
+    _emit(args, {"dataset": ds.name, "rewrite": cfg.text.rewrite, "items": items}, human)
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
@@ -176,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
     text_parser = sub.choices["text"]
     text_parser.add_argument("--limit", type=int, metavar="N", help="only the first N items")
-    text_parser.add_argument("--rewrite", metavar="MODE", help="LLM rewriting mode (text.rewrite)")
+    text_parser.add_argument("--rewrite", metavar="MODE",
+                             help="show LLM rewrites (text.rewrite: keywords, summary, expansion) "
+                             "beside the original texts; generate.* picks the generator")
 
     # Commands configured entirely by --config and overrides.
     for name, func, text in (

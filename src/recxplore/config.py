@@ -57,7 +57,40 @@ class TextConfig:
     max_chars: int = _opt(100, "characters kept per attribute value", ge=1)
     domain: Optional[str] = _opt(None, "noun in the sentence style (null: the source's, e.g. "
                                  "movie)")
-    rewrite: Literal["none"] = _opt("none", "LLM rewriting of the text: none")
+    rewrite: Literal["none", "keywords", "summary", "expansion"] = _opt(
+        "none", "LLM rewriting of each item's text (generator settings: the generate section): "
+        "none; keywords = a short keyword list; summary = one or two sentences; expansion = "
+        "the attributes plus world knowledge about the item")
+    rewrite_join: Literal["replace", "append"] = _opt(
+        "replace", "the rewritten text replaces the flattened text, or is appended to it")
+    rewrite_max_chars: int = _opt(400, "characters kept of a rewritten text (cut at a word)",
+                                  ge=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerateConfig:
+    model: str = _opt("smollm2-135m", "instruction LLM that rewrites texts: a packaged alias, a "
+                      "local folder, a hub id, or `http` for an OpenAI-compatible endpoint")
+    max_new_tokens: int = _opt(64, "most tokens generated per item", ge=1)
+    temperature: float = _opt(0.0, "sampling temperature (0 = greedy)", ge=0.0)
+    seed: int = _opt(0, "sampling seed (with temperature > 0)")
+    batch_size: int = _opt(16, "local: prompts per generate call (left padded)", ge=1)
+    dtype: Literal["float32", "bfloat16", "float16"] = _opt("float32", "local: precision")
+    device: str = _opt("auto", "local: auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
+    base_url: Optional[str] = _opt(None, "http: the endpoint root, e.g. http://localhost:8000/v1 "
+                                   "(vLLM, llama.cpp server) or https://api.openai.com/v1")
+    api_model: Optional[str] = _opt(None, "http: the model name sent, e.g. gpt-4o")
+    api_key_env: str = _opt("OPENAI_API_KEY", "http: environment variable holding the API key "
+                            "(read at run time; never logged or written to disk)")
+    concurrency: int = _opt(4, "http: requests in flight at once", ge=1)
+    timeout: float = _opt(60.0, "http: seconds before a request is abandoned and retried", gt=0.0)
+    retries: int = _opt(4, "retries per item after a timeout, 429, 5xx or malformed reply "
+                        "(backoff doubles from 1 s; a 429's Retry-After is honoured)", ge=0)
+
+    def __post_init__(self) -> None:
+        if self.model == "http" and not (self.base_url and self.api_model):
+            raise ConfigError(["generate.model=http: needs generate.base_url and "
+                               "generate.api_model"])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,6 +290,7 @@ class PathsConfig:
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "text": TextConfig,
+    "generate": GenerateConfig,
     "tune": TuneConfig,
     "extract": ExtractConfig,
     "adapt": AdaptConfig,
@@ -271,6 +305,7 @@ SECTIONS: dict[str, type] = {
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     text: TextConfig = field(default_factory=TextConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     adapt: AdaptConfig = field(default_factory=AdaptConfig)

@@ -28,7 +28,8 @@ from recxplore.extract import models
 from recxplore.extract.encode import encode, tokenize
 from recxplore.extract.static import tfidf_svd
 from recxplore.extract.store import shard_path, shard_ranges, write_shard
-from recxplore.text.items import item_texts, text_settings
+from recxplore.text.items import text_identity, text_settings
+from recxplore.text.rewrite import final_texts
 from recxplore.train.loop import resolve_device
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,7 @@ def _check_lengths(ds: Dataset, ids: list[list[int]], max_tokens: int | None, tr
 
 def store_key(cfg: Config, dataset_key: str, identity: dict[str, Any]) -> str:
     ex = {k: v for k, v in dataclasses.asdict(cfg.extract).items() if k not in NOT_IN_KEY}
-    text = {**dataclasses.asdict(cfg.text), **text_settings(cfg.text, cfg.data.name)}
-    return artifact_key("extract", {"text": text, "extract": ex, "model": identity},
+    return artifact_key("extract", {"text": text_identity(cfg), "extract": ex, "model": identity},
                         (dataset_key,))
 
 
@@ -81,7 +81,7 @@ def extract_features(cfg: Config, progress: bool = True, fresh: bool = False
     home = home_dir(cfg.paths.home)
     ex = cfg.extract
     ds, data_art = prepare(cfg.data, home)
-    texts = item_texts(ds, cfg.text)
+    texts = final_texts(ds, cfg, progress)
     settings = text_settings(cfg.text, cfg.data.name)
     _check_texts(ds, texts, settings["attributes"])
     static = ex.model in models.STATIC_ALIASES

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from recxplore.config import TextConfig
+import dataclasses
+from typing import Any
+
+from recxplore.config import Config, TextConfig
 from recxplore.data.dataset import Dataset
 from recxplore.data.sources import source_of, split_name
 from recxplore.text.flatten import flatten
+
+REWRITE_KEYS = ("rewrite_join", "rewrite_max_chars")
 
 
 def text_settings(cfg: TextConfig, dataset_name: str) -> dict:
@@ -18,5 +23,22 @@ def text_settings(cfg: TextConfig, dataset_name: str) -> dict:
 
 
 def item_texts(ds: Dataset, cfg: TextConfig) -> list[str]:
+    """The flattened texts (before any LLM rewriting)."""
     settings = text_settings(cfg, ds.name)
     return [""] + [flatten(meta, **settings) for meta in ds.item_meta[1:]]
+
+
+def text_identity(cfg: Config, rewritten: bool = True) -> dict[str, Any]:
+    """What cache keys need to know about the texts: the flattening settings, plus the
+    rewriting mode and generator when ``rewritten`` and the config rewrites."""
+    text = dataclasses.asdict(cfg.text)
+    rewriting = rewritten and cfg.text.rewrite != "none"
+    if rewriting:
+        from recxplore.text.rewrite import generator_identity
+
+        text["generator"] = generator_identity(cfg)
+    else:
+        text["rewrite"] = "none"
+        for key in REWRITE_KEYS:
+            text.pop(key)
+    return {**text, **text_settings(cfg.text, cfg.data.name)}

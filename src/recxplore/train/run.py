@@ -96,7 +96,8 @@ def run_identity(cfg: Config) -> dict[str, Any]:
         else:
             for key in keys:
                 ident[section].pop(key)
-    ident.pop("tune")  # tuning reaches a run only through the feature key in its inputs
+    for section in ("tune", "generate"):  # these reach a run only through its feature key
+        ident.pop(section)
     if cfg.adapt.fusion == "id":  # no text, no LLM: their settings cannot change the result
         ident.pop("text")
         ident.pop("extract")

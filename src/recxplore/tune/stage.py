@@ -30,7 +30,7 @@ from recxplore.config import Config
 from recxplore.data.dataset import Dataset
 from recxplore.data.prepare import prepare
 from recxplore.extract import models
-from recxplore.text.items import text_settings
+from recxplore.text.items import text_identity, text_settings
 from recxplore.train.loop import resolve_device
 from recxplore.tune import data
 from recxplore.tune.lora import (ADAPTER_FILE, TuneError, apply_adapters, check_base,
@@ -242,7 +242,7 @@ def tune_chain(cfg: Config, progress: bool = True, fresh: bool = False
         folder, key = _user_adapter(cfg, identity)
         folders.append(folder)
         keys.append(key)
-    text = {**dataclasses.asdict(cfg.text), **text_settings(cfg.text, cfg.data.name)}
+    text = text_identity(cfg, rewritten=False)  # stages learn from the flattened texts
     trained = []
     for stage in cfg.tune.stages:
         key = artifact_key("tune", {"stage": stage, "tune": stage_settings(cfg, stage),
