@@ -23,6 +23,8 @@ def test_clean_strips_markup_echo_labels_and_caps_length():
     assert prompts.clean(raw, prompt, 100) == "A toy cowboy feels replaced."
     assert prompts.clean(prompt + " Keywords: toys, friendship", prompt, 100) == "toys, friendship"
     assert prompts.clean("one two three four", prompt, 9) == "one two"
+    assert prompts.clean("Here are 5 keywords that describe this movie: toys, 1995", prompt,
+                         100) == "toys, 1995"
     assert prompts.clean("<|im_end|>  ", prompt, 100) == ""
 
 

@@ -25,6 +25,8 @@ TEMPLATES = {
 _MARKUP = re.compile(r"<\|[^|>]*\|>|</?s>|\[/?INST\]|<end_of_turn>|<start_of_turn>")
 _ROLE = re.compile(r"^\s*(assistant|system|user)\s*[:\n]", re.I)
 _LABEL = re.compile(r"^\s*(keywords|summary|description|answer)\s*:\s*", re.I)
+# "Here are 5 keywords that describe this movie:" -- a preamble small models like to write
+_PREAMBLE = re.compile(r"^\s*(here (is|are)|sure)\b[^:\n]{0,100}:\s*", re.I)
 
 
 def user_message(mode: str, text: str, domain: str) -> str:
@@ -38,7 +40,7 @@ def clean(output: str, prompt: str, max_chars: int) -> str:
     if text.strip().startswith(prompt.strip()):
         text = text.strip()[len(prompt.strip()):]
     text = _ROLE.sub("", text)
-    text = _LABEL.sub("", text)
+    text = _LABEL.sub("", _PREAMBLE.sub("", text))
     text = re.sub(r"\s+", " ", text).strip().strip('"').strip()
     if len(text) > max_chars:
         cut = text[:max_chars + 1].rsplit(" ", 1)[0]

@@ -1,7 +1,8 @@
 """LLM rewriting of item texts (keywords, summary, expansion), every generation cached.
 
 The cache is one JSON-lines file per (mode, prompt template, generator, decoding settings) under
-``<home>/cache/rewrites/``; each line maps the SHA-256 of an input text to its cleaned rewrite.
+``<home>/cache/rewrites/``; each line holds an input text, its SHA-256 and the generator's raw
+reply, cleaned when read (so better cleaning rules apply without regenerating).
 Lines are appended and flushed batch by batch, so an interrupted run resumes without
 regenerating (a line cut short by a crash is ignored). An item whose generation keeps failing
 (an empty reply after cleaning, an HTTP error after every retry) is written to
@@ -48,7 +49,6 @@ def cache_file(cfg: Config) -> Path:
     mode = cfg.text.rewrite
     key = artifact_key("rewrite", {"mode": mode, "system": prompts.SYSTEM,
                                    "template": prompts.TEMPLATES[mode],
-                                   "max_chars": cfg.text.rewrite_max_chars,
                                    "generator": generator_identity(cfg)})
     return home_dir(cfg.paths.home) / "cache" / "rewrites" / f"{mode}-{key}.jsonl"
 
@@ -57,16 +57,17 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def read_cache(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
+def read_cache(path: Path) -> dict[str, tuple[str, str]]:
+    """input SHA-256 -> (input text, raw reply)."""
+    out: dict[str, tuple[str, str]] = {}
     if not path.is_file():
         return out
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(line)
-        except json.JSONDecodeError:
+            out[row["input_sha256"]] = (row["input"], row["raw"])
+        except (json.JSONDecodeError, KeyError, TypeError):
             continue  # the last line of a run killed mid-write
-        out[row["input_sha256"]] = row["output"]
     return out
 
 
@@ -85,8 +86,16 @@ def rewrite(texts: list[str], cfg: Config, progress: bool = True,
 
     path = cache_file(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    done = read_cache(path)
     domain = text_settings(cfg.text, cfg.data.name)["domain"]
+
+    def cleaned(text: str, raw: Optional[str]) -> str:
+        if raw is None:
+            return ""
+        user = prompts.user_message(cfg.text.rewrite, text, domain)
+        return prompts.clean(raw, user, cfg.text.rewrite_max_chars)
+
+    done = {digest: out for digest, (text, raw) in read_cache(path).items()
+            if (out := cleaned(text, raw))}  # cleaning runs on read: its rules may improve
     todo = sorted({t for t in texts if _digest(t) not in done})
     failures_path = path.with_name(path.name.replace(".jsonl", ".failures.jsonl"))
     failures: list[dict[str, Any]] = []
@@ -102,13 +111,11 @@ def rewrite(texts: list[str], cfg: Config, progress: bool = True,
                         for t in chunk]
             replies = generator(messages, on_batch=bar.update)
             rows = []
-            for text, (_, user), (reply, reason) in zip(chunk, messages, replies):
-                cleaned = prompts.clean(reply, user, cfg.text.rewrite_max_chars) \
-                    if reply is not None else ""
-                if cleaned:
-                    rows.append({"input_sha256": _digest(text), "input": text,
-                                 "output": cleaned})
-                    done[_digest(text)] = cleaned
+            for text, (reply, reason) in zip(chunk, replies):
+                out = cleaned(text, reply)
+                if out:
+                    rows.append({"input_sha256": _digest(text), "input": text, "raw": reply})
+                    done[_digest(text)] = out
                 else:
                     failures.append({"input": text, "reason": reason or "empty reply after "
                                      "cleaning", "raw": reply})
