@@ -89,3 +89,11 @@ def test_tune_prints_path_stages_seconds(capsys, tiny_cfg, tiny_llama, tmp_path)
     assert [t["steps"] for t in obj["trained"]] == [2]
     assert main(["tune", "--config", str(path)]) == 2  # no stages: nothing to tune
     assert "nothing to tune" in capsys.readouterr().err
+
+
+def test_text_rewrite_shows_original_and_rewritten(capsys, tiny_dir, home, tiny_llama):
+    obj = run_json(capsys, ["text", "atomic:tiny", "--data-dir", str(tiny_dir), "--limit", "2",
+                            "--rewrite", "summary", "data.filter=none",
+                            f"generate.model={tiny_llama}", "generate.max_new_tokens=4"])
+    assert obj["rewrite"] == "summary" and len(obj["items"]) == 2
+    assert all(i["original"].startswith("The ") and i["text"] for i in obj["items"])
