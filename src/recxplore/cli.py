@@ -133,14 +133,47 @@ def cmd_train(args: argparse.Namespace) -> None:
     from recxplore.train.run import train_run
 
     results = train_run(_load_config(args), progress=not args.no_progress, fresh=args.fresh)
-    table = results_table([results])
-    if args.command == "run":
-        _emit(args, {"runs": [results], "table": table}, table)
-    else:
-        _emit(args, results, f"{table}\nrun folder: {results['run_dir']}")
+    _emit(args, results, f"{results_table([results])}\nrun folder: {results['run_dir']}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from recxplore import pipeline
+
+    cfg = pipeline.main_job_config(args.config, args.overrides)
+    out = pipeline.run(cfg, progress=not args.no_progress, fresh=args.fresh)
+    folders = "\n".join(f"run folder: {r['run_dir']}" for r in out["runs"])
+    _emit(args, out, f"{out['table']}\n{folders}")
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from recxplore.sweep import load_sweep, run_sweep
+
+    record = run_sweep(load_sweep(args.file), progress=not args.no_progress)
+    failed = [r for r in record["runs"] if r["status"] != "ok"]
+    human = (f"{len(record['runs']) - len(failed)} run(s) finished, {len(failed)} failed; "
+             f"details in {record['path']}/sweep.json\n"
+             f"report: recxplore report {record['path']}")
+    _emit(args, record, human)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from recxplore.report import write_report
+
+    out = Path(args.out) if args.out else Path(args.paths[0]) / "report"
+    command = "recxplore report " + " ".join(args.paths) + (f" --out {args.out}" if args.out
+                                                            else "")
+    summary = write_report([Path(p) for p in args.paths], out, baseline=args.baseline,
+                           title=args.title, command=command)
+    _emit(args, summary, "\n".join(summary["files"]))
 
 
 # -- parser ------------------------------------------------------------------------------------
+
+
+def _sweep_doc() -> str:
+    from recxplore import sweep
+
+    return sweep.__doc__ or ""
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -194,11 +227,29 @@ def build_parser() -> argparse.ArgumentParser:
             ("tune", cmd_tune, "LoRA-tune the extractor (tune.stages: cpt, sft, scft)"),
             ("extract", cmd_extract, "embed every item's text into an embedding store"),
             ("train", cmd_train, "train and evaluate one configuration"),
-            ("run", cmd_train, "the whole chain; no arguments = the embedded default")):
+            ("run", cmd_run, "the whole chain beside the ID-only baseline; no --config = the "
+             "paper's best pipeline (overrides go on top)")):
         p = sub.add_parser(name, help=text, epilog=epilog, formatter_class=fmt)
         _add_common(p)
         _add_config(p)
         p.set_defaults(func=func)
+
+    p = sub.add_parser("sweep", help="runs over cells and seeds from a sweep file (resumable)",
+                       description=_sweep_doc(), formatter_class=fmt)
+    p.add_argument("file", help="sweep YAML, e.g. configs/paper/adapter.yaml")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_common(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("report", help="tables (Markdown, CSV) and a figure from runs or sweeps")
+    p.add_argument("paths", nargs="+", metavar="RUN_DIR",
+                   help="run folders and/or sweep folders (<home>/sweeps/NAME)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: FIRST/report)")
+    p.add_argument("--baseline", metavar="CELL", help="cell to compare against (default: the "
+                   "sweep's baseline)")
+    p.add_argument("--title", help="report title")
+    _add_common(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("config", help="show every config key, or the resolved config",
                        epilog=epilog, formatter_class=fmt)

@@ -1,0 +1,186 @@
+"""``recxplore report``: tables (Markdown, CSV) and a figure from finished runs.
+
+Inputs are sweep folders (their ``sweep.json`` names each run's cell) and/or run folders (then a
+cell is labelled by the config values that differ between the runs given, seeds aside). Per cell:
+mean ± std over seeds of the test metrics under full ranking and 100 sampled negatives, the best
+mean per column in bold; against a baseline cell, the relative change of NDCG@10 and a paired
+t-test over (seed, user) pairs of per-user NDCG@10 from ``test_ranks.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from recxplore.errors import RecxploreError
+
+METRICS = ("HR@5", "HR@10", "NDCG@5", "NDCG@10")
+PROTOCOLS = ("full", "sampled")
+IGNORED = {("train", "seed"), ("train", "device"), ("train", "threads"), ("paths", "home"),
+           ("paths", "runs_dir"), ("tune", "threads"), ("tune", "device")}
+
+
+class ReportError(RecxploreError):
+    """Folders that hold no finished runs."""
+
+
+def _results(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "results.json"
+    if not path.is_file():
+        raise ReportError(f"{run_dir}: no results.json (not a finished run folder); finish the "
+                          f"run with the same `recxplore train` command or leave it out")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {f"{s}.{k}": v for s, sec in cfg.items() for k, v in sec.items()
+            if (s, k) not in IGNORED}
+
+
+def collect(paths: list[Path]) -> tuple[dict[str, list[dict[str, Any]]], Optional[str]]:
+    """cell label -> results of its seeds (in order met), and a sweep's baseline if any."""
+    cells: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    loose: list[dict[str, Any]] = []
+    baseline = None
+    for path in map(Path, paths):
+        if (path / "sweep.json").is_file():
+            record = json.loads((path / "sweep.json").read_text(encoding="utf-8"))
+            baseline = baseline or record.get("baseline")
+            for run in record["runs"]:
+                if run["status"] == "ok":
+                    cells[run["cell"]].append(_results(Path(run["run_dir"])))
+        else:
+            loose.append(_results(path))
+    if loose:
+        flats = [_flat(r["config"]) for r in loose]
+        varying = [k for k in flats[0] if len({json.dumps(f.get(k)) for f in flats}) > 1]
+        for r, f in zip(loose, flats):
+            label = ", ".join(f"{k}={f[k]}" for k in varying) or r["dataset"]
+            cells[label].append(r)
+    if not cells:
+        raise ReportError(f"no finished runs in {', '.join(map(str, paths))}")
+    return dict(cells), baseline
+
+
+def per_user_ndcg(run_dir: str, protocol: str, k: int = 10) -> dict[int, float]:
+    out = {}
+    with open(Path(run_dir) / "test_ranks.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            rank = int(row[f"rank_{protocol}"])
+            out[row["user"]] = 1.0 / np.log2(rank + 1) if rank <= k else 0.0
+    return out
+
+
+def paired_test(cell: list[dict[str, Any]], base: list[dict[str, Any]], protocol: str
+                ) -> Optional[float]:
+    """p-value of a paired t-test over (seed, user) pairs present in both cells."""
+    from scipy.stats import ttest_rel
+
+    by_seed = {r["seed"]: r["run_dir"] for r in base}
+    a, b = [], []
+    for r in cell:
+        if r["seed"] not in by_seed:
+            continue
+        x, y = per_user_ndcg(r["run_dir"], protocol), per_user_ndcg(by_seed[r["seed"]], protocol)
+        common = sorted(set(x) & set(y))
+        a += [x[u] for u in common]
+        b += [y[u] for u in common]
+    if len(a) < 2 or np.allclose(a, b):
+        return None
+    return float(ttest_rel(a, b).pvalue)
+
+
+def summarise(cells: dict[str, list[dict[str, Any]]], baseline: Optional[str]
+              ) -> list[dict[str, Any]]:
+    rows = []
+    for label, runs in cells.items():
+        row: dict[str, Any] = {"cell": label, "seeds": len(runs)}
+        for p in PROTOCOLS:
+            for m in METRICS:
+                values = [r["metrics"]["test"][p][m] for r in runs]
+                row[f"{p} {m}"] = statistics.mean(values)
+                row[f"{p} {m} std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        if baseline and baseline in cells and label != baseline:
+            for p in PROTOCOLS:
+                base = statistics.mean(r["metrics"]["test"][p]["NDCG@10"]
+                                       for r in cells[baseline])
+                row[f"{p} NDCG@10 change"] = row[f"{p} NDCG@10"] / base - 1 if base else None
+                row[f"{p} NDCG@10 p"] = paired_test(runs, cells[baseline], p)
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]], baseline: Optional[str]) -> str:
+    cols = [f"{p} {m}" for p in PROTOCOLS for m in METRICS]
+    best = {c: max(r[c] for r in rows) for c in cols}
+    head = ["cell", "seeds"] + cols
+    if baseline:
+        head += ["Δ full NDCG@10", "p", "Δ sampled NDCG@10", "p "]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["cell"] + (" (baseline)" if r["cell"] == baseline else ""), str(r["seeds"])]
+        for c in cols:
+            text = f"{r[c]:.4f} ± {r[c + ' std']:.4f}" if r["seeds"] > 1 else f"{r[c]:.4f}"
+            cells.append(f"**{text}**" if r[c] == best[c] else text)
+        if baseline:
+            for p in PROTOCOLS:
+                change, pv = r.get(f"{p} NDCG@10 change"), r.get(f"{p} NDCG@10 p")
+                cells.append(f"{change:+.1%}" if change is not None else "")
+                cells.append(f"{pv:.3g}" if pv is not None else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def figure(rows: list[dict[str, Any]], path: Path, title: str, baseline: Optional[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(max(6, 0.6 * len(rows) + 3) * 2 / 1.5, 3.6))
+    labels = [r["cell"] for r in rows]
+    for ax, p in zip(axes, PROTOCOLS):
+        colours = ["tab:gray" if lab == baseline else "tab:blue" for lab in labels]
+        ax.bar(range(len(rows)), [r[f"{p} NDCG@10"] for r in rows],
+               yerr=[r[f"{p} NDCG@10 std"] for r in rows], color=colours, capsize=3)
+        ax.set_xticks(range(len(rows)), labels, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"test NDCG@10, {p} ranking")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(paths: list[Path], out: Path, baseline: Optional[str] = None,
+                 title: Optional[str] = None, command: Optional[str] = None) -> dict[str, Any]:
+    cells, sweep_baseline = collect(paths)
+    baseline = baseline or sweep_baseline
+    if baseline is not None and baseline not in cells:
+        raise ReportError(f"--baseline {baseline!r}: not a cell; cells are {', '.join(cells)}")
+    rows = summarise(cells, baseline)
+    out.mkdir(parents=True, exist_ok=True)
+    title = title or ", ".join(Path(p).name for p in paths)
+    table = markdown(rows, baseline)
+    with open(out / "table.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r},
+                                                     key=lambda k: (k != "cell", k)))
+        writer.writeheader()
+        writer.writerows(rows)
+    figure(rows, out / "ndcg10.png", title, baseline)
+    datasets = sorted({r["dataset"] for runs in cells.values() for r in runs})
+    text = [f"# {title}", "", f"Datasets: {', '.join(datasets)}. Test metrics, mean ± std over "
+            f"seeds; bold = best mean per column."
+            + (f" Δ = relative change of the mean against `{baseline}`; p = paired t-test over "
+               f"(seed, user) pairs of per-user NDCG@10." if baseline else ""), "", table, "",
+            "![NDCG@10](ndcg10.png)", ""]
+    if command:
+        text += ["Made by:", "", "```bash", command, "```", ""]
+    (out / "report.md").write_text("\n".join(text), encoding="utf-8")
+    return {"files": [str(out / n) for n in ("report.md", "table.csv", "ndcg10.png")],
+            "cells": [r["cell"] for r in rows]}

@@ -1,0 +1,38 @@
+"""Reports: mean ± std tables, best marked, change and paired t-test against a baseline, figure."""
+
+import csv
+
+import yaml
+
+from recxplore import config
+from recxplore.cli import main
+from recxplore.report import write_report
+from recxplore.sweep import load_sweep, run_sweep
+from recxplore.train.run import train_run
+
+
+def test_report_from_a_sweep(tiny_cfg, tmp_path, capsys):
+    (tmp_path / "base.yaml").write_text(config.dump(tiny_cfg.replace(**{"train.epochs": 2})))
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "r", "config": "base.yaml", "seeds": [1, 2],
+                                    "baseline": "sasrec", "cells": {
+                                        "sasrec": [], "gru4rec": ["model.backbone=gru4rec"]}}))
+    record = run_sweep(load_sweep(path), progress=False)
+    assert main(["report", record["path"], "--out", str(tmp_path / "out"), "--json"]) == 0
+    files = capsys.readouterr().out
+    assert "report.md" in files and "ndcg10.png" in files
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "| sasrec (baseline) | 2 |" in text and " ± " in text and "**" in text
+    rows = list(csv.DictReader(open(tmp_path / "out" / "table.csv")))
+    gru = next(r for r in rows if r["cell"] == "gru4rec")
+    assert gru["full NDCG@10 p"] != "" and float(gru["full NDCG@10 change"]) > -1
+    assert (tmp_path / "out" / "ndcg10.png").stat().st_size > 1000
+
+
+def test_report_labels_loose_runs_by_what_differs(tiny_cfg, tmp_path):
+    runs = [train_run(tiny_cfg.replace(**{"train.epochs": 1, "train.seed": s,
+                                          "train.loss": loss}), progress=False)
+            for s in (1, 2) for loss in ("ce", "bce")]
+    out = write_report([r["run_dir"] for r in runs], tmp_path / "out",
+                       baseline="train.loss=ce")
+    assert out["cells"] == ["train.loss=ce", "train.loss=bce"]

@@ -1,0 +1,88 @@
+"""Sweeps: cells, grids and the one-module-at-a-time method; resumable; failures recorded."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from recxplore import config
+from recxplore.errors import ConfigError
+from recxplore.sweep import load_sweep, run_sweep
+from recxplore.train.run import train_run
+
+
+@pytest.fixture
+def base_file(tiny_cfg, tmp_path):
+    path = tmp_path / "base.yaml"
+    path.write_text(config.dump(tiny_cfg.replace(**{"train.epochs": 1})))
+    return path
+
+
+def write(tmp_path, body):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"config": "base.yaml", "seeds": [1, 2], **body},
+                                   sort_keys=False))
+    return path
+
+
+def test_sweep_runs_cells_records_failures_and_resumes(base_file, tmp_path):
+    path = write(tmp_path, {"name": "demo", "baseline": "id",
+                            "cells": {"id": [], "broken": ["data.name=atomic:nowhere"]},
+                            "grid": {"model.backbone": ["gru4rec"], "train.loss": ["ce", "bce"]}})
+    sweep = load_sweep(path)
+    assert list(sweep.cells) == ["id", "broken", "gru4rec/ce", "gru4rec/bce"]
+    calls = []
+
+    def counting(cfg, progress=True):
+        calls.append(cfg)
+        return train_run(cfg, progress=progress)
+
+    record = run_sweep(sweep, progress=False, train=counting)
+    status = [(r["cell"], r["seed"], r["status"]) for r in record["runs"]]
+    assert status.count(("broken", 1, "failed")) == 1 and len(status) == 8
+    assert sum(s == "ok" for *_, s in status) == 6
+    failed = next(r for r in record["runs"] if r["status"] == "failed")
+    assert "atomic:nowhere" in failed["error"]
+    on_disk = json.loads((tmp_path / "home" / "sweeps" / "demo" / "sweep.json").read_text())
+    assert on_disk["runs"] == record["runs"]
+    before = [r["run_dir"] for r in record["runs"] if r["status"] == "ok"]
+    again = run_sweep(sweep, progress=False)  # finished runs come from the cache
+    assert [r["run_dir"] for r in again["runs"] if r["status"] == "ok"] == before
+
+
+def test_modules_pick_winners_on_validation_and_assemble(base_file, tmp_path):
+    path = write(tmp_path, {"seeds": [1], "modules": {
+        "backbone": {"model.backbone": ["sasrec", "gru4rec"]},
+        "loss": {"train.loss": ["ce", "bce"]}}})
+    record = run_sweep(load_sweep(path), progress=False)
+    cells = {r["cell"]: r for r in record["runs"]}
+    assert set(cells) == {"backbone=sasrec", "backbone=gru4rec", "loss=ce", "loss=bce",
+                          "assembled"}
+    valid = {}
+    for label, r in cells.items():
+        results = json.loads((tmp_path / r["run_dir"] / "results.json").read_text())
+        valid[label] = results["metrics"]["valid"]["full"]["NDCG@10"]
+    best_backbone = max(["sasrec", "gru4rec"], key=lambda b: valid[f"backbone={b}"])
+    assert record["winners"]["backbone"]["value"] == best_backbone
+    assert f"model.backbone={best_backbone}" in cells["assembled"]["overrides"]
+
+
+def test_bad_sweep_files_name_the_problem(base_file, tmp_path):
+    with pytest.raises(ConfigError, match=r"cell 'x': .*model.backbone: unknown backbone"):
+        load_sweep(write(tmp_path, {"cells": {"x": ["model.backbone=nope"]}}))
+    with pytest.raises(ConfigError, match="celss: unknown key"):
+        load_sweep(write(tmp_path, {"celss": {}}))
+    with pytest.raises(ConfigError, match="baseline: 'y' is not a cell"):
+        load_sweep(write(tmp_path, {"cells": {"x": []}, "baseline": "y"}))
+
+
+SUITES = sorted((Path(__file__).parents[1] / "configs" / "paper").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SUITES, ids=[p.name for p in SUITES])
+def test_shipped_suites_validate(path):
+    if path.name == "base.yaml":
+        config.load(path)
+    else:
+        assert load_sweep(path).cells
