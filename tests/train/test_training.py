@@ -33,6 +33,10 @@ def test_run_folder_contents_and_cache(tiny_cfg):
     header = (folder / "test_ranks.csv").read_text().splitlines()[0]
     assert header == "user,target,rank_full,rank_sampled"
     assert json.loads((folder / "results.json").read_text())["metrics"] == results["metrics"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder / "tensorboard")).Reload()
+    assert len(events.Scalars("valid_full/NDCG@10")) == results["timing"]["epochs"]
     assert train_run(tiny_cfg, progress=False) == results  # reused, not retrained
 
 

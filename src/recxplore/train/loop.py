@@ -103,6 +103,9 @@ def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
         log.info("resuming %s after epoch %d", run_dir, state["epoch"])
 
     metrics_csv = run_dir / "metrics.csv"
+    from torch.utils.tensorboard import SummaryWriter
+
+    board = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
     while state["epoch"] < tc.epochs and state["bad"] < tc.patience:
         epoch = state["epoch"] + 1
         started = time.perf_counter()
@@ -156,9 +159,15 @@ def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
         log.info("epoch %d loss %.4f valid %s %.4f (best %.4f at %d) %.1fs", epoch, row["loss"],
                  tc.select_metric, score, state["best"], state["best_epoch"], state["seconds"])
         _write_history(metrics_csv, state["history"])
+        board.add_scalar("train/loss", row["loss"], epoch)
+        for protocol in ("full", "sampled"):
+            for name, value in metrics[protocol].items():
+                board.add_scalar(f"valid_{protocol}/{name}", value, epoch)
+        board.flush()
         _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state},
                      ckpt_path)
 
+    board.close()
     model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
     valid_metrics, _, _ = evaluate(model, valid, cfg, device)
     test_metrics, full, sampled = evaluate(model, test, cfg, device)  # the only test evaluation
