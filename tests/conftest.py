@@ -72,6 +72,30 @@ def build_tiny_llama(folder: Path, corpus: list[str], seed: int = 0, layers: int
     return folder
 
 
+def build_tiny_bert(folder: Path, corpus: list[str], seed: int = 0) -> Path:
+    """A randomly initialised BERT encoder (no MLM head, like sentence-transformers models)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(
+        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]",
+                                        pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+                                        mask_token="[MASK]")
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=16, intermediate_size=32,
+                        num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=128,
+                        pad_token_id=0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 TINY_CORPUS = [
     "The catalogue item has the following attributes: title is Item number genres is",
     "title: genres: This item: means in one word: " + " ".join(f"genre{i}" for i in range(5)),
@@ -82,6 +106,11 @@ TINY_CORPUS = [
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), TINY_CORPUS)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), TINY_CORPUS)
 
 
 @pytest.fixture

@@ -50,6 +50,29 @@ def test_each_objective_lowers_its_loss_on_a_fixed_batch(tune_cfg, tmp_path, nam
     assert out["steps"] == 25
 
 
+def test_encoder_cpt_is_masked_lm_and_sft_is_refused(tune_cfg, tiny_bert, tmp_path):
+    cfg = tune_cfg.replace(**{"extract.model": str(tiny_bert), "tune.steps": 25,
+                              "tune.lr": 2e-2, "tune.lora_dropout": 0.0,
+                              "tune.cpt_mlm_prob": 0.5})
+    ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
+    source, identity = models.resolve(cfg.extract.model, tmp_path)
+    fixed = data.cpt_examples(ds, cfg)[:4]
+    original = stage.EXAMPLES["cpt"]
+    stage.EXAMPLES["cpt"] = lambda ds, cfg: fixed
+    try:
+        out = stage.train_stage("cpt", cfg, ds, source, identity, [], tmp_path / "mlm", False)
+    finally:
+        stage.EXAMPLES["cpt"] = original
+    assert out["targets"] == ["dense", "key", "query", "value"]
+    curve = np.loadtxt(tmp_path / "mlm" / "loss.csv", delimiter=",", skiprows=1)[:, 1]
+    assert curve[-5:].mean() < 0.9 * curve[:3].mean(), curve  # masks differ step to step
+    with pytest.raises(TuneError, match="sft trains a causal language model"):
+        stage.train_stage("sft", cfg, ds, source, identity, [], tmp_path / "sft", False)
+    # the adapter, trained inside BertForMaskedLM, applies to the plain encoder extraction loads
+    loaded = models.load(cfg.extract.model, models_dir=tmp_path)
+    apply_adapters(loaded.model, [tmp_path / "mlm"], identity, merge=True)
+
+
 def test_sft_data_holds_no_validation_or_test_item(tiny_dir, home, make_atomic):
     """Items that occur only as someone's validation or test target never appear in SFT text."""
     folder = tiny_dir.parent / "sft"
