@@ -69,6 +69,7 @@ def test_encoder_cpt_is_masked_lm_and_sft_is_refused(tune_cfg, tiny_bert, tmp_pa
     with pytest.raises(TuneError, match="sft trains a causal language model"):
         stage.train_stage("sft", cfg, ds, source, identity, [], tmp_path / "sft", False)
     # the adapter, trained inside BertForMaskedLM, applies to the plain encoder extraction loads
+    (tmp_path / "mlm" / "manifest.json").write_text(json.dumps({"base_model": identity}))
     loaded = models.load(cfg.extract.model, models_dir=tmp_path)
     apply_adapters(loaded.model, [tmp_path / "mlm"], identity, merge=True)
 
