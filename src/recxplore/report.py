@@ -26,6 +26,9 @@ IGNORED = {("train", "seed"), ("train", "device"), ("train", "threads"), ("paths
            ("paths", "runs_dir"), ("tune", "threads"), ("tune", "device")}
 
 
+UNUSED_BY_ID = ("text", "generate", "tune", "extract", "adapt")
+
+
 class ReportError(RecxploreError):
     """Folders that hold no finished runs."""
 
@@ -39,8 +42,9 @@ def _results(run_dir: Path) -> dict[str, Any]:
 
 
 def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
+    id_only = cfg["adapt"]["fusion"] == "id"  # then no text, LLM or adapter setting matters
     return {f"{s}.{k}": v for s, sec in cfg.items() for k, v in sec.items()
-            if (s, k) not in IGNORED}
+            if (s, k) not in IGNORED and not (id_only and s in UNUSED_BY_ID and k != "fusion")}
 
 
 def collect(paths: list[Path]) -> tuple[dict[str, list[dict[str, Any]]], Optional[str]]:
@@ -59,9 +63,11 @@ def collect(paths: list[Path]) -> tuple[dict[str, list[dict[str, Any]]], Optiona
             loose.append(_results(path))
     if loose:
         flats = [_flat(r["config"]) for r in loose]
-        varying = [k for k in flats[0] if len({json.dumps(f.get(k)) for f in flats}) > 1]
+        keys = list(dict.fromkeys(k for f in flats for k in f))
+        # a setting labels cells when it differs among the runs that use it
+        varying = [k for k in keys if len({json.dumps(f[k]) for f in flats if k in f}) > 1]
         for r, f in zip(loose, flats):
-            label = ", ".join(f"{k}={f[k]}" for k in varying) or r["dataset"]
+            label = ", ".join(f"{k}={f[k]}" for k in varying if k in f) or r["dataset"]
             cells[label].append(r)
     if not cells:
         raise ReportError(f"no finished runs in {', '.join(map(str, paths))}")
