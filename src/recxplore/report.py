@@ -171,7 +171,8 @@ def write_report(paths: list[Path], out: Path, baseline: Optional[str] = None,
         raise ReportError(f"--baseline {baseline!r}: not a cell; cells are {', '.join(cells)}")
     rows = summarise(cells, baseline)
     out.mkdir(parents=True, exist_ok=True)
-    title = title or ", ".join(Path(p).name for p in paths)
+    sweeps = [Path(p).name for p in paths if (Path(p) / "sweep.json").is_file()]
+    title = title or (", ".join(sweeps) if sweeps else f"{len(paths)} runs")
     table = markdown(rows, baseline)
     with open(out / "table.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r},
