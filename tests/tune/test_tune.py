@@ -103,16 +103,16 @@ def test_interrupted_stage_resumes_to_the_same_adapter(tune_cfg, tmp_path, monke
     ds, _ = prepare(tune_cfg.data, home_dir(tune_cfg.paths.home))
     stage.train_stage("cpt", tune_cfg, ds, source, identity, [], tmp_path / "whole", False)
 
-    real_save = stage._save_atomic
+    real_save = stage.save_atomic
 
     def save_then_die(obj, path):
         real_save(obj, path)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(stage, "_save_atomic", save_then_die)
+    monkeypatch.setattr(stage, "save_atomic", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         stage.train_stage("cpt", tune_cfg, ds, source, identity, [], tmp_path / "cut", False)
-    monkeypatch.setattr(stage, "_save_atomic", real_save)
+    monkeypatch.setattr(stage, "save_atomic", real_save)
     assert (tmp_path / "cut" / "checkpoint.pt").is_file()
     stage.train_stage("cpt", tune_cfg, ds, source, identity, [], tmp_path / "cut", False)
 

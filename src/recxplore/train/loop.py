@@ -44,7 +44,8 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save to a temporary name, then rename: a crash never leaves half a checkpoint."""
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -153,7 +154,7 @@ def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
         state["history"].append(row)
         if score > state["best"]:
             state.update(best=score, best_epoch=epoch, bad=0, seconds_to_best=state["seconds"])
-            _save_atomic(model.state_dict(), best_path)
+            save_atomic(model.state_dict(), best_path)
         else:
             state["bad"] += 1
         log.info("epoch %d loss %.4f valid %s %.4f (best %.4f at %d) %.1fs", epoch, row["loss"],
@@ -164,7 +165,7 @@ def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
             for name, value in metrics[protocol].items():
                 board.add_scalar(f"valid_{protocol}/{name}", value, epoch)
         board.flush()
-        _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state},
+        save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": state},
                      ckpt_path)
 
     board.close()

@@ -16,7 +16,6 @@ import csv
 import dataclasses
 import logging
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from recxplore.data.dataset import Dataset
 from recxplore.data.prepare import prepare
 from recxplore.extract import models
 from recxplore.text.items import text_identity, text_settings
-from recxplore.train.loop import resolve_device
+from recxplore.train.loop import resolve_device, save_atomic
 from recxplore.tune import data
 from recxplore.tune.lora import (ADAPTER_FILE, TuneError, apply_adapters, check_base,
                                  lora_config, target_modules)
@@ -108,12 +107,6 @@ def _write_curve(folder: Path, history: list[dict[str, float]], stage: str) -> N
     fig.tight_layout()
     fig.savefig(folder / "loss.png", dpi=100)
     plt.close(fig)
-
-
-def _save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def train_stage(stage: str, cfg: Config, ds: Dataset, source: str, identity: dict[str, Any],
@@ -210,7 +203,7 @@ def train_stage(stage: str, cfg: Config, ds: Dataset, source: str, identity: dic
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean([h['loss'] for h in history[-10:]]):.4f}")
         if (step + 1) % tc.save_every == 0 and step + 1 < steps:
-            _save_atomic({"trainable": {n: p.detach() for n, p in trainable.items()},
+            save_atomic({"trainable": {n: p.detach() for n, p in trainable.items()},
                           "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                           "step": step + 1, "history": history, "seconds": seconds}, ckpt_path)
     bar.close()
