@@ -1,7 +1,6 @@
 """Sweeps: cells, grids and the one-module-at-a-time method; resumable; failures recorded."""
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -75,14 +74,3 @@ def test_bad_sweep_files_name_the_problem(base_file, tmp_path):
         load_sweep(write(tmp_path, {"celss": {}}))
     with pytest.raises(ConfigError, match="baseline: 'y' is not a cell"):
         load_sweep(write(tmp_path, {"cells": {"x": []}, "baseline": "y"}))
-
-
-SUITES = sorted((Path(__file__).parents[1] / "configs" / "paper").glob("*.yaml"))
-
-
-@pytest.mark.parametrize("path", SUITES, ids=[p.name for p in SUITES])
-def test_shipped_suites_validate(path):
-    if path.name == "base.yaml":
-        config.load(path)
-    else:
-        assert load_sweep(path).cells
