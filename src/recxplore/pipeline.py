@@ -12,28 +12,14 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from recxplore import config as config_mod
+from recxplore.tables import comparison_table, results_table
 from recxplore.train.run import train_run
 
 MAIN_JOB = ["adapt.fusion=replace", "adapt.adapter=moe", "tune.stages=[cpt,sft]"]
-COLUMNS = ("HR@5", "HR@10", "NDCG@5", "NDCG@10")
 
 
 def main_job_config(path: Optional[str], overrides: list[str]) -> config_mod.Config:
     return config_mod.load(path, overrides if path else MAIN_JOB + overrides)
-
-
-def comparison_table(baseline: dict[str, Any], model: dict[str, Any], label: str) -> str:
-    head = ["", *(f"full {m}" for m in COLUMNS), *(f"sampled {m}" for m in COLUMNS)]
-    rows = [["ID-only " + baseline["config"]["model"]["backbone"]], [label], ["change"]]
-    for protocol in ("full", "sampled"):
-        for m in COLUMNS:
-            b = baseline["metrics"]["test"][protocol][m]
-            x = model["metrics"]["test"][protocol][m]
-            rows[0].append(f"{b:.4f}")
-            rows[1].append(f"{x:.4f}")
-            rows[2].append(f"{x / b - 1:+.1%}" if b else "n/a")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def describe(cfg: config_mod.Config) -> str:
@@ -48,8 +34,6 @@ def run(cfg: config_mod.Config, progress: bool = True, fresh: bool = False) -> d
     """Results of ``cfg`` and, unless it is ID-only, of its ID-only baseline, with a table."""
     model = train_run(cfg, progress=progress, fresh=fresh)
     if cfg.adapt.fusion == "id":
-        from recxplore.tables import results_table
-
         return {"runs": [model], "table": results_table([model])}
     baseline = train_run(cfg.replace(**{"adapt.fusion": "id"}), progress=progress, fresh=fresh)
     return {"runs": [baseline, model],

@@ -19,8 +19,8 @@ from typing import Any, Optional
 import numpy as np
 
 from recxplore.errors import RecxploreError
+from recxplore.tables import COLUMNS as METRICS, markdown
 
-METRICS = ("HR@5", "HR@10", "NDCG@5", "NDCG@10")
 PROTOCOLS = ("full", "sampled")
 IGNORED = {("train", "seed"), ("train", "device"), ("train", "threads"), ("paths", "home"),
            ("paths", "runs_dir"), ("tune", "threads"), ("tune", "device")}
@@ -122,13 +122,13 @@ def summarise(cells: dict[str, list[dict[str, Any]]], baseline: Optional[str]
     return rows
 
 
-def markdown(rows: list[dict[str, Any]], baseline: Optional[str]) -> str:
+def summary_table(rows: list[dict[str, Any]], baseline: Optional[str]) -> str:
     cols = [f"{p} {m}" for p in PROTOCOLS for m in METRICS]
     best = {c: max(r[c] for r in rows) for c in cols}
     head = ["cell", "seeds"] + cols
     if baseline:
         head += ["Δ full NDCG@10", "p", "Δ sampled NDCG@10", "p "]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out = []
     for r in rows:
         cells = [r["cell"] + (" (baseline)" if r["cell"] == baseline else ""), str(r["seeds"])]
         for c in cols:
@@ -139,8 +139,8 @@ def markdown(rows: list[dict[str, Any]], baseline: Optional[str]) -> str:
                 change, pv = r.get(f"{p} NDCG@10 change"), r.get(f"{p} NDCG@10 p")
                 cells.append(f"{change:+.1%}" if change is not None else "")
                 cells.append(f"{pv:.3g}" if pv is not None else "")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        out.append(cells)
+    return markdown(head, out)
 
 
 def figure(rows: list[dict[str, Any]], path: Path, title: str, baseline: Optional[str]) -> None:
@@ -173,7 +173,7 @@ def write_report(paths: list[Path], out: Path, baseline: Optional[str] = None,
     out.mkdir(parents=True, exist_ok=True)
     sweeps = [Path(p).name for p in paths if (Path(p) / "sweep.json").is_file()]
     title = title or (", ".join(sweeps) if sweeps else f"{len(paths)} runs")
-    table = markdown(rows, baseline)
+    table = summary_table(rows, baseline)
     with open(out / "table.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r},
                                                      key=lambda k: (k != "cell", k)))

@@ -28,7 +28,7 @@ from recxplore.extract import models
 from recxplore.extract.encode import encode, tokenize
 from recxplore.extract.static import tfidf_svd
 from recxplore.extract.store import shard_path, shard_ranges, write_shard
-from recxplore.text.items import text_identity, text_settings
+from recxplore.text.items import item_texts, text_identity, text_settings
 from recxplore.text.rewrite import final_texts
 from recxplore.train.loop import resolve_device
 
@@ -81,9 +81,8 @@ def extract_features(cfg: Config, progress: bool = True, fresh: bool = False
     home = home_dir(cfg.paths.home)
     ex = cfg.extract
     ds, data_art = prepare(cfg.data, home)
-    texts = final_texts(ds, cfg, progress)
     settings = text_settings(cfg.text, cfg.data.name)
-    _check_texts(ds, texts, settings["attributes"])
+    _check_texts(ds, item_texts(ds, cfg.text), settings["attributes"])
     static = ex.model in models.STATIC_ALIASES
     models_dir = home / "models"
     identity = {"static": ex.model} if static else models.resolve(ex.model, models_dir)[1]
@@ -107,6 +106,7 @@ def extract_features(cfg: Config, progress: bool = True, fresh: bool = False
             and not shard_path(folder, k).is_file()]
     started = time.perf_counter()
     done_items = 0
+    texts = final_texts(ds, cfg, progress) if todo else []  # rewriting only when embedding
     if todo and static:
         matrix = tfidf_svd(texts[1:], ex.static_dim)
         matrix = np.vstack([np.zeros((1, matrix.shape[1]), np.float32), matrix])

@@ -26,7 +26,7 @@ from recxplore.cache import Artifact, artifact_key, home_dir, write_json_atomic
 from recxplore.config import Config
 from recxplore.data.dataset import Dataset
 from recxplore.data.prepare import prepare
-from recxplore.text.items import REWRITE_KEYS
+from recxplore.text.items import text_fields
 from recxplore.train.loop import fit
 
 # Settings that change how fast a run goes, not what it computes.
@@ -99,9 +99,7 @@ def run_identity(cfg: Config) -> dict[str, Any]:
                 ident[section].pop(key)
     for section in ("tune", "generate"):  # these reach a run only through its feature key
         ident.pop(section)
-    if cfg.text.rewrite == "none":  # keys of runs without rewriting predate its settings
-        for key in REWRITE_KEYS:
-            ident["text"].pop(key)
+    ident["text"] = text_fields(cfg.text)
     if cfg.adapt.fusion == "id":  # no text, no LLM: their settings cannot change the result
         ident.pop("text")
         ident.pop("extract")
