@@ -20,3 +20,31 @@ def test_keys_depend_on_config_and_inputs():
     assert artifact_key("s", {"a": 1}) == artifact_key("s", {"a": 1})
     assert artifact_key("s", {"a": 1}) != artifact_key("s", {"a": 2})
     assert artifact_key("s", {"a": 1}, ("x",)) != artifact_key("s", {"a": 1}, ("y",))
+
+
+def test_lock_makes_a_second_builder_wait_then_reuse(tmp_path):
+    import threading
+    import time
+
+    events = []
+
+    def build(name, hold):
+        art = Artifact(tmp_path, "stage", "k")
+        with art.lock():
+            if art.done:
+                events.append(f"{name} reused")
+                return
+            events.append(f"{name} builds")
+            folder = art.begin()
+            time.sleep(hold)  # the other thread is blocked on the lock meanwhile
+            (folder / "x").write_text(name)
+            art.publish({})
+
+    first = threading.Thread(target=build, args=("a", 0.3))
+    first.start()
+    time.sleep(0.05)
+    second = threading.Thread(target=build, args=("b", 0))
+    second.start()
+    first.join()
+    second.join()
+    assert events == ["a builds", "b reused"]

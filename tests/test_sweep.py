@@ -74,3 +74,19 @@ def test_bad_sweep_files_name_the_problem(base_file, tmp_path):
         load_sweep(write(tmp_path, {"celss": {}}))
     with pytest.raises(ConfigError, match="baseline: 'y' is not a cell"):
         load_sweep(write(tmp_path, {"cells": {"x": []}, "baseline": "y"}))
+
+
+def test_parallel_jobs_give_the_runs_of_a_serial_sweep(base_file, tmp_path):
+    body = {"name": "par", "cells": {"id": [], "gru": ["model.backbone=gru4rec"]}}
+    parallel = run_sweep(load_sweep(write(tmp_path, body)), progress=False, jobs=2)
+    serial_home = tmp_path / "serial"
+    serial = run_sweep(load_sweep(write(tmp_path, body), [f"paths.home={serial_home}"]),
+                       progress=False)
+    assert [r["status"] for r in parallel["runs"]] == ["ok"] * 4
+    assert [(r["cell"], r["seed"]) for r in parallel["runs"]] == \
+        [(r["cell"], r["seed"]) for r in serial["runs"]]
+    for a, b in zip(parallel["runs"], serial["runs"]):
+        assert str(serial_home) in b["run_dir"] and str(serial_home) not in a["run_dir"]
+        metrics = [json.loads((tmp_path / r["run_dir"] / "results.json").read_text())["metrics"]
+                   for r in (a, b)]
+        assert metrics[0] == metrics[1]  # same runs, computed in other processes

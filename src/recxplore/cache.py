@@ -13,9 +13,15 @@ import os
 import platform
 import shutil
 import time
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent sweeps then need disjoint cells
+    fcntl = None
 
 from recxplore.errors import ArtifactError
 
@@ -84,6 +90,23 @@ class Artifact:
         except (OSError, json.JSONDecodeError) as err:
             raise ArtifactError(f"{self.path / MANIFEST}: unreadable manifest ({err}); delete "
                                 f"{self.path} and rerun to rebuild it") from None
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on this artifact (blocking), so that two processes sharing a
+        cache, e.g. parallel sweeps, never build the same artifact at once: the second waits,
+        then finds it done."""
+        if fcntl is None:
+            yield
+            return
+        folder = self.path.parent / ".locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / self.path.name, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def begin(self, fresh: bool = False) -> Path:
         """Create (or reuse, for resuming) the partial folder and return it. ``fresh`` discards

@@ -148,7 +148,8 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_sweep(args: argparse.Namespace) -> None:
     from recxplore.sweep import load_sweep, run_sweep
 
-    record = run_sweep(load_sweep(args.file), progress=not args.no_progress)
+    record = run_sweep(load_sweep(args.file, args.overrides), progress=not args.no_progress,
+                       jobs=args.jobs)
     failed = [r for r in record["runs"] if r["status"] != "ok"]
     human = (f"{len(record['runs']) - len(failed)} run(s) finished, {len(failed)} failed; "
              f"details in {record['path']}/sweep.json\n"
@@ -237,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="runs over cells and seeds from a sweep file (resumable)",
                        description=_sweep_doc(), formatter_class=fmt)
     p.add_argument("file", help="sweep YAML, e.g. configs/paper/adapter.yaml")
+    p.add_argument("overrides", nargs="*", metavar="section.key=value",
+                   help="overrides for every cell, e.g. train.device=cuda")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="runs trained at once, each in its own process (default 1)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_common(p)
     p.set_defaults(func=cmd_sweep)

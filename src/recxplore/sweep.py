@@ -20,15 +20,22 @@ modules:                       # ... and/or the paper's method: vary one module 
 ```
 
 Every run goes through ``train_run``'s cache, so a rerun never retrains a finished run; a run
-that fails is recorded in ``sweep.json`` with its error and the sweep goes on.
+that fails is recorded in ``sweep.json`` with its error and the sweep goes on. Overrides given
+on the command line (``recxplore sweep FILE train.device=cuda``) apply to every cell after
+``set``. ``--jobs N`` trains N runs at once in separate processes (each with ``train.threads``
+threads: on a CPU keep N x threads within the cores; on one GPU several small runs share it);
+runs that several cells or sweeps need, such as the ID-only run behind ``align``, are built
+once under a lock and reused.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import multiprocessing
 import statistics
 import traceback
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -64,8 +71,9 @@ def _fmt(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file; every cell's config is checked before anything runs."""
+def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
+    """Read and validate a sweep file; every cell's config is checked before anything runs.
+    ``extra`` overrides apply to every cell, after the file's ``set``."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError([f"sweep file {path}: not found"])
@@ -106,7 +114,8 @@ def load_sweep(path: str | Path) -> Sweep:
     if not cells:
         problems.append(f"{path}: no cells: give cells, grid or modules")
     sweep = Sweep(name=str(raw.get("name") or path.stem), path=path, base=base,
-                  overrides=[str(o) for o in raw.get("set") or []], seeds=seeds if not problems
+                  overrides=[str(o) for o in raw.get("set") or []] + list(extra or []),
+                  seeds=seeds if not problems
                   else [42], baseline=raw.get("baseline"), cells=cells, modules=modules)
     if sweep.baseline is not None and sweep.baseline not in cells:
         problems.append(f"{path}: baseline: {sweep.baseline!r} is not a cell; cells are "
@@ -130,48 +139,77 @@ def _select_score(results: dict[str, Any]) -> float:
     return results["metrics"]["valid"]["full"][metric]
 
 
-def run_sweep(sweep: Sweep, progress: bool = True,
-              train: Optional[Callable[..., dict[str, Any]]] = None) -> dict[str, Any]:
-    """Run every (cell, seed); return (and write to ``sweep.json``) what happened to each."""
+def _train_one(sweep: Sweep, overrides: list[str], seed: int, progress: bool,
+               train: Optional[Callable[..., dict[str, Any]]] = None) -> dict[str, Any]:
+    """One (cell, seed) as an entry of ``sweep.json`` plus its results (None when it failed).
+    Module-level so that worker processes can run it."""
     if train is None:
         from recxplore.train.run import train_run as train
+    entry: dict[str, Any] = {"overrides": overrides}
+    try:
+        results = train(sweep.config(overrides, seed), progress=progress)
+        entry.update(status="ok", run_dir=results["run_dir"])
+        return {"entry": entry, "results": results}
+    except Exception as err:  # noqa: BLE001 -- one failed run must not stop the sweep
+        entry.update(status="failed", error=f"{type(err).__name__}: {err}",
+                     traceback=traceback.format_exc(limit=5))
+        return {"entry": entry, "results": None}
+
+
+def run_sweep(sweep: Sweep, progress: bool = True,
+              train: Optional[Callable[..., dict[str, Any]]] = None,
+              jobs: int = 1) -> dict[str, Any]:
+    """Run every (cell, seed), ``jobs`` at a time; return (and write to ``sweep.json``) what
+    happened to each."""
+    if jobs < 1:
+        raise ConfigError([f"sweep --jobs: must be at least 1; got {jobs}"])
     cfg0 = sweep.config([], sweep.seeds[0])
     folder = sweep_dir(sweep, cfg0.paths.home)
     folder.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {"name": sweep.name, "file": str(sweep.path), "seeds": sweep.seeds,
                               "baseline": sweep.baseline, "runs": [], "winners": {}}
+    pool = (ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+            if jobs > 1 else None)
 
-    def run_cell(label: str, overrides: list[str]) -> list[dict[str, Any]]:
-        done = []
-        for seed in sweep.seeds:
-            entry: dict[str, Any] = {"cell": label, "seed": seed, "overrides": overrides}
-            try:
-                results = train(sweep.config(overrides, seed), progress=progress)
-                entry.update(status="ok", run_dir=results["run_dir"])
-                done.append(results)
-            except Exception as err:  # noqa: BLE001 -- one failed run must not stop the sweep
-                log.error("sweep %s: cell %s seed %d failed: %s", sweep.name, label, seed, err)
-                entry.update(status="failed", error=f"{type(err).__name__}: {err}",
-                             traceback=traceback.format_exc(limit=5))
+    def run_cells(cells: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
+        pairs = [(label, seed) for label in cells for seed in sweep.seeds]
+        if pool is None:
+            outcomes = (_train_one(sweep, cells[label], seed, progress, train)
+                        for label, seed in pairs)
+        else:  # workers show no bars: one line per finished run instead
+            outcomes = pool.map(_train_one, *zip(*((sweep, cells[label], seed, False, train)
+                                                    for label, seed in pairs)))
+        done: dict[str, list[dict[str, Any]]] = {label: [] for label in cells}
+        for (label, seed), outcome in zip(pairs, outcomes):
+            entry = {"cell": label, "seed": seed, **outcome["entry"]}
+            if outcome["results"] is None:
+                log.error("sweep %s: cell %s seed %d failed: %s", sweep.name, label, seed,
+                          entry["error"])
+            else:
+                done[label].append(outcome["results"])
+                log.info("sweep %s: cell %s seed %d finished", sweep.name, label, seed)
             record["runs"].append(entry)
             write_json_atomic(folder / "sweep.json", record)
         return done
 
-    finished: dict[str, list[dict[str, Any]]] = {}
-    for label, overrides in sweep.cells.items():
-        finished[label] = run_cell(label, overrides)
-    if sweep.modules:
-        winners = []
-        for module, choice in sweep.modules.items():
-            (key, values), = choice.items()
-            scored = [(statistics.mean(_select_score(r) for r in finished[f"{module}={_fmt(v)}"]),
-                       v) for v in values if finished[f"{module}={_fmt(v)}"]]
-            if scored:
-                best = max(scored, key=lambda s: s[0])[1]
-                record["winners"][module] = {"key": key, "value": best}
-                winners.append(f"{key}={_fmt(best)}")
-        record["assembled"] = winners
-        run_cell(ASSEMBLED, winners)
-    write_json_atomic(folder / "sweep.json", record)
-    record["path"] = str(folder)
-    return record
+    try:
+        finished = run_cells(sweep.cells)
+        if sweep.modules:
+            winners = []
+            for module, choice in sweep.modules.items():
+                (key, values), = choice.items()
+                runs = {v: finished[f"{module}={_fmt(v)}"] for v in values}
+                scored = [(statistics.mean(_select_score(r) for r in runs[v]), v)
+                          for v in values if runs[v]]
+                if scored:
+                    best = max(scored, key=lambda s: s[0])[1]
+                    record["winners"][module] = {"key": key, "value": best}
+                    winners.append(f"{key}={_fmt(best)}")
+            record["assembled"] = winners
+            run_cells({ASSEMBLED: winners})
+        write_json_atomic(folder / "sweep.json", record)
+        record["path"] = str(folder)
+        return record
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)

@@ -44,8 +44,12 @@ def test_reduced_features_and_codes_are_cached(feature_cfg):
     codes = list((cache / "pq-codes").glob("*/manifest.json"))
     assert len(reduced) == 1 and len(codes) == 1
     stamps = [p.stat().st_mtime_ns for p in reduced + codes]
+    for shard in (cache / "embeddings").glob("*/shard-*"):
+        shard.unlink()  # cached PCA features never read the store again
     train_run(cfg.replace(**{"train.seed": 7}), progress=False)
     assert [p.stat().st_mtime_ns for p in reduced + codes] == stamps
+    with pytest.raises(Exception, match="missing or altered"):  # without PCA it reads the store
+        train_run(cfg.replace(**{"adapt.pca": None}), progress=False)
 
 
 def test_align_pretrains_the_id_table_once(feature_cfg):

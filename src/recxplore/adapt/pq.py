@@ -42,11 +42,12 @@ def cached_codes(features: np.ndarray, features_key: str, subvectors: int, cache
                  ) -> np.ndarray:
     art = Artifact(cache_root, "pq-codes", artifact_key("pq", {"M": subvectors, "K": CODES},
                                                         (features_key,)))
-    if art.done:
-        return load_file(str(art.path / "codes.safetensors"))["codes"]
-    codes = opq_codes(features, subvectors)
-    folder = art.begin(fresh=True)
-    save_file({"codes": codes}, str(folder / "codes.safetensors"))
-    art.publish({"features": features_key, "subvectors": subvectors, "codes_per_subvector": CODES,
-                 "rows": int(codes.shape[0])})
+    with art.lock():
+        if art.done:
+            return load_file(str(art.path / "codes.safetensors"))["codes"]
+        codes = opq_codes(features, subvectors)
+        folder = art.begin(fresh=True)
+        save_file({"codes": codes}, str(folder / "codes.safetensors"))
+        art.publish({"features": features_key, "subvectors": subvectors,
+                     "codes_per_subvector": CODES, "rows": int(codes.shape[0])})
     return codes

@@ -8,6 +8,8 @@ Item text is metadata, not interactions, so either choice is leak-free for the r
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
@@ -44,20 +46,22 @@ def pca_transform(matrix: np.ndarray, rows: np.ndarray, components: float, white
     return out, float(pca.explained_variance_ratio_.sum())
 
 
-def reduced_features(matrix: np.ndarray, store_key: str, ds: Dataset, dataset_key: str,
-                     cfg: AdaptConfig, cache_root) -> tuple[np.ndarray, str]:
-    """The PCA-reduced (or unchanged) feature matrix and its artifact key."""
+def reduced_features(load: Callable[[], np.ndarray], store_key: str, ds: Dataset,
+                     dataset_key: str, cfg: AdaptConfig, cache_root) -> tuple[np.ndarray, str]:
+    """The PCA-reduced (or unchanged) feature matrix and its artifact key; ``load`` reads the
+    full store, which is needed only when the reduction is not cached."""
     if cfg.pca is None:
-        return matrix, store_key
+        return load(), store_key
     settings = pca_settings(cfg)
     key = artifact_key("reduce", settings, (store_key, dataset_key))
     art = Artifact(cache_root, "reduced", key)
-    if art.done:
-        return load_file(str(art.path / "features.safetensors"))["features"], key
-    reduced, explained = pca_transform(matrix, fit_rows(ds, cfg.pca_fit), cfg.pca,
-                                       cfg.pca_whiten)
-    folder = art.begin(fresh=True)
-    save_file({"features": reduced}, str(folder / "features.safetensors"))
-    art.publish({"settings": settings, "store": store_key, "rows": int(reduced.shape[0]),
-                 "dim": int(reduced.shape[1]), "explained_variance": round(explained, 6)})
+    with art.lock():
+        if art.done:
+            return load_file(str(art.path / "features.safetensors"))["features"], key
+        reduced, explained = pca_transform(load(), fit_rows(ds, cfg.pca_fit), cfg.pca,
+                                           cfg.pca_whiten)
+        folder = art.begin(fresh=True)
+        save_file({"features": reduced}, str(folder / "features.safetensors"))
+        art.publish({"settings": settings, "store": store_key, "rows": int(reduced.shape[0]),
+                     "dim": int(reduced.shape[1]), "explained_variance": round(explained, 6)})
     return reduced, key

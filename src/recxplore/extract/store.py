@@ -53,15 +53,38 @@ class EmbeddingStore:
         return int(self.embeddings.shape[1])
 
 
-def open_store(path: Path, ds: Optional[Dataset] = None,
-               expect: Optional[dict[str, Any]] = None) -> EmbeddingStore:
-    """Read and validate a store; refuse a mismatch with ``ds`` or ``expect`` and NaN/Inf rows."""
+def read_manifest(path: Path, ds: Optional[Dataset] = None,
+                  expect: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """A store's manifest, refused when it does not match ``ds`` or ``expect``; reads no
+    embeddings, so a run whose reduced features are cached never loads the store."""
     path = Path(path)
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
         raise ArtifactError(f"{path}: not an embedding store ({err}); run `recxplore extract`"
                             ) from None
+    if ds is not None:
+        if manifest["rows"] != ds.n_items + 1:
+            raise ArtifactError(f"{path}: has {manifest['rows']} rows but dataset {ds.name} "
+                                f"needs {ds.n_items + 1} (items + padding); it was built for "
+                                f"another dataset or filter; extract features for this dataset")
+        if manifest["item_fingerprint"] != ds.item_fingerprint:
+            raise ArtifactError(f"{path}: item fingerprint {manifest['item_fingerprint']} does "
+                                f"not match dataset {ds.name} ({ds.item_fingerprint}): the rows "
+                                f"would be other items; extract features for this dataset")
+    for key, value in (expect or {}).items():
+        if manifest.get(key) != value:
+            raise ArtifactError(f"{path}: built with {key}={manifest.get(key)!r}, expected "
+                                f"{value!r}; extract again with the wanted settings")
+    return manifest
+
+
+def open_store(path: Path, ds: Optional[Dataset] = None,
+               expect: Optional[dict[str, Any]] = None) -> EmbeddingStore:
+    """Read and validate a store; refuse a mismatch with ``ds`` or ``expect``, altered shards
+    and NaN/Inf rows."""
+    path = Path(path)
+    manifest = read_manifest(path, ds, expect)
     rows, dim = manifest["rows"], manifest["dim"]
     matrix = np.zeros((rows, dim), dtype=np.float32)
     seen = np.zeros(rows, dtype=bool)
@@ -87,17 +110,4 @@ def open_store(path: Path, ds: Optional[Dataset] = None,
         raise ArtifactError(f"{path}: {int(bad.sum())} row(s) hold NaN or Inf (first item "
                             f"indices {np.flatnonzero(bad)[:5].tolist()}); re-extract in float32 "
                             f"(extract.dtype=float32)")
-    if ds is not None:
-        if rows != ds.n_items + 1:
-            raise ArtifactError(f"{path}: has {rows} rows but dataset {ds.name} needs "
-                                f"{ds.n_items + 1} (items + padding); it was built for another "
-                                f"dataset or filter; extract features for this dataset")
-        if manifest["item_fingerprint"] != ds.item_fingerprint:
-            raise ArtifactError(f"{path}: item fingerprint {manifest['item_fingerprint']} does "
-                                f"not match dataset {ds.name} ({ds.item_fingerprint}): the rows "
-                                f"would be other items; extract features for this dataset")
-    for key, value in (expect or {}).items():
-        if manifest.get(key) != value:
-            raise ArtifactError(f"{path}: built with {key}={manifest.get(key)!r}, expected "
-                                f"{value!r}; extract again with the wanted settings")
     return EmbeddingStore(path, manifest, matrix)

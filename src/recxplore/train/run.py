@@ -50,13 +50,14 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool) -> I
     from recxplore.adapt.pq import cached_codes
     from recxplore.adapt.reduce import reduced_features
     from recxplore.extract.stage import extract_features
-    from recxplore.extract.store import open_store
+    from recxplore.extract.store import open_store, read_manifest
 
     cache_root = home_dir(cfg.paths.home) / "cache"
     store_path, _ = extract_features(cfg, progress=progress)
-    store = open_store(store_path, ds, expect={"pooling": cfg.extract.pooling})
-    features, key = reduced_features(store.embeddings, store_path.name, ds, dataset_key,
-                                     cfg.adapt, cache_root)
+    expect = {"pooling": cfg.extract.pooling}
+    read_manifest(store_path, ds, expect)  # a mismatch fails here, also when PCA is cached
+    features, key = reduced_features(lambda: open_store(store_path, ds, expect).embeddings,
+                                     store_path.name, ds, dataset_key, cfg.adapt, cache_root)
     out = ItemInputs(features=features, keys=(key,))
     if cfg.adapt.adapter == "pq":
         out.codes = cached_codes(features, key, cfg.adapt.pq_subvectors, cache_root)
@@ -123,8 +124,14 @@ def train_run(cfg: Config, progress: bool = True, fresh: bool = False) -> dict[s
     items = "id" if cfg.adapt.fusion == "id" else f"{cfg.adapt.fusion}-{cfg.adapt.adapter}"
     name = f"{slug}-{cfg.model.backbone}-{items}-{cfg.train.loss}-s{cfg.train.seed}-{key[:10]}"
     art = Artifact(runs_dir(cfg), "", name)
-    if art.done and not fresh:
-        return json.loads((art.path / "results.json").read_text(encoding="utf-8"))
+    with art.lock():  # a parallel sweep needing the same run waits, then reuses it
+        if art.done and not fresh:
+            return json.loads((art.path / "results.json").read_text(encoding="utf-8"))
+        return _train(cfg, ds, inputs, art, data_art.key, fresh, progress)
+
+
+def _train(cfg: Config, ds: Dataset, inputs: ItemInputs, art: Artifact, dataset_key: str,
+           fresh: bool, progress: bool) -> dict[str, Any]:
     folder = art.begin(fresh=fresh)
     (folder / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
     handler = logging.FileHandler(folder / "log.txt", encoding="utf-8")
@@ -146,5 +153,5 @@ def train_run(cfg: Config, progress: bool = True, fresh: bool = False) -> dict[s
                "config": cfg.to_dict(), "dataset_stats": ds.stats(), **outcome}
     write_json_atomic(folder / "results.json", results)
     (folder / "checkpoint.pt").unlink(missing_ok=True)  # best.pt keeps the selected model
-    art.publish({"dataset_key": data_art.key, "metrics": outcome["metrics"]})
+    art.publish({"dataset_key": dataset_key, "metrics": outcome["metrics"]})
     return results

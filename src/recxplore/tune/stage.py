@@ -242,14 +242,15 @@ def tune_chain(cfg: Config, progress: bool = True, fresh: bool = False
                                     "text": text, "model": identity},
                            (data_art.key, keys[-1] if keys else ""))
         art = Artifact(home / "cache", "tune", key)
-        if fresh or not art.done:
-            folder = art.begin(fresh=fresh)
-            summary = train_stage(stage, cfg, ds, source, identity, list(folders), folder,
-                                  progress)
-            art.publish({"base_model": identity, "dataset": ds.name,
-                         "stages": [*(Path(f).name for f in folders), stage],
-                         "settings": stage_settings(cfg, stage), **summary})
-            trained.append(summary)
+        with art.lock():
+            if fresh or not art.done:
+                folder = art.begin(fresh=fresh)
+                summary = train_stage(stage, cfg, ds, source, identity, list(folders), folder,
+                                      progress)
+                art.publish({"base_model": identity, "dataset": ds.name,
+                             "stages": [*(Path(f).name for f in folders), stage],
+                             "settings": stage_settings(cfg, stage), **summary})
+                trained.append(summary)
         folders.append(art.path)
         keys.append(key)
     return folders, keys, trained
