@@ -95,3 +95,12 @@ def test_describe_lists_every_key():
     for section, cls in config.SECTIONS.items():
         for field in cls.__dataclass_fields__:
             assert f"  {field} (" in text
+
+
+def test_whole_pca_sizes_are_one_setting():
+    from recxplore import config
+
+    cfg = config.load(None, ["adapt.pca=256.0"])
+    assert repr(cfg.adapt.pca) == "256"  # so 256 and 256.0 share every cache key
+    assert repr(cfg.replace(**{"adapt.fusion": "align"}).adapt.pca) == "256"
+    assert config.load(None, ["adapt.pca=0.9"]).adapt.pca == 0.9

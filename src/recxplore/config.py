@@ -223,6 +223,8 @@ class AdaptConfig:
         if self.pca is not None and (self.pca <= 0 or (self.pca > 1 and self.pca != int(self.pca))):
             raise ConfigError([f"adapt.pca: must be a whole number >= 1, a share in (0, 1), or "
                                f"null; got {self.pca}"])
+        if self.pca is not None and self.pca >= 1:
+            object.__setattr__(self, "pca", int(self.pca))  # 256 and 256.0: one cache key
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# On a remote GPU machine with torch but no recxplore cache, data or model wheels: unpack what
+# pack.py packed into .remote/, run suites.sh for at most BUDGET seconds, and write the finished
+# runs (without model files, except the ID-only ones that align cells reuse) to $OUT.
+set -u
+BUDGET=${BUDGET:-460}
+cd "$(dirname "$0")/../.."
+export PYTHONUNBUFFERED=1
+mkdir -p ~/.cache/recxplore && tar xJf .remote/home.tar.xz -C ~/.cache/recxplore || exit 2
+site=$(python3 scripts/remote/stand_ins.py .remote/packages.json) || exit 2
+export PYTHONPATH="$PWD/src:$site"
+python3 - <<'PY' || exit 3
+import json, sys
+from recxplore.cache import home_dir
+from recxplore.config import load
+from recxplore.data.prepare import prepare
+for name, key in json.load(open(".remote/packages.json"))["dataset_keys"].items():
+    ds, art = prepare(load(None, [f"data.name={name}"]).data, home_dir())
+    print(name, art.key, ds.n_items, "items")
+    if art.key != key:
+        sys.exit(f"{name}: dataset key {art.key}, packed {key}: the stand-ins do not match")
+PY
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+timeout 120 python3 -m recxplore train --config configs/paper/base.yaml adapt.fusion=id \
+    train.epochs=2 train.device=cuda paths.runs_dir=/tmp/smoke --no-progress --json \
+    > "$OUT/smoke.json" || { echo "smoke run failed"; exit 4; }
+python3 -c "import json; r = json.load(open('$OUT/smoke.json')); print('smoke', r['timing'])"
+timeout "$BUDGET" bash scripts/remote/suites.sh
+cd ~/.cache/recxplore
+find runs -mindepth 1 -maxdepth 1 -type d ! -name '*.partial' ! -name '.*' | sort > /tmp/done
+echo "$(wc -l < /tmp/done) finished runs"
+tar czf "$OUT/runs.tgz" --exclude=best.pt --exclude=checkpoint.pt -T /tmp/done sweeps
+grep -- '-id-' /tmp/done | sed 's|$|/best.pt|' | tar czf "$OUT/id-models.tgz" -T -
+ls -la "$OUT"
