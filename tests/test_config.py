@@ -104,3 +104,16 @@ def test_whole_pca_sizes_are_one_setting():
     assert repr(cfg.adapt.pca) == "256"  # so 256 and 256.0 share every cache key
     assert repr(cfg.replace(**{"adapt.fusion": "align"}).adapt.pca) == "256"
     assert config.load(None, ["adapt.pca=0.9"]).adapt.pca == 0.9
+
+
+def test_replace_and_defaults_given_explicitly_keep_cache_keys():
+    from recxplore import config
+    from recxplore.cache import artifact_key
+
+    cfg = config.load(None, [])
+    same = [cfg.replace(**{"adapt.fusion": "align"}).replace(**{"adapt.fusion": cfg.adapt.fusion}),
+            config.load(None, ["tune.lora_alpha=32.0", "adapt.align_temperature=2"])]
+    for other in same:  # float fields with whole-number defaults used to come back as 32.0
+        for section in ("tune", "adapt", "train"):
+            assert artifact_key("k", other.to_dict()[section]) == \
+                artifact_key("k", cfg.to_dict()[section]), section

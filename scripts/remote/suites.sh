@@ -10,6 +10,11 @@ sweep() {
     local rc=$?
     echo "$(( $(date +%s) - start )) s: $name finished (exit $rc)"
 }
+if [ -n "${PLAN:-}" ]; then  # e.g. PLAN="adapter:10 final:4": these sweeps at once
+    for entry in $PLAN; do sweep "${entry%%:*}" --jobs "${entry##*:}" & done
+    wait
+    exit
+fi
 sweep final-ml-1m --jobs 8 &
 (
     sweep adapter --jobs 5

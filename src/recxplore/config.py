@@ -223,8 +223,6 @@ class AdaptConfig:
         if self.pca is not None and (self.pca <= 0 or (self.pca > 1 and self.pca != int(self.pca))):
             raise ConfigError([f"adapt.pca: must be a whole number >= 1, a share in (0, 1), or "
                                f"null; got {self.pca}"])
-        if self.pca is not None and self.pca >= 1:
-            object.__setattr__(self, "pca", int(self.pca))  # 256 and 256.0: one cache key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -416,7 +414,7 @@ def _build_section(name: str, cls: type, values: Any, problems: list[str]) -> An
             problems.append(rng)
             ok_section = False
             continue
-        kwargs[key] = converted
+        kwargs[key] = _like_default(converted, fields[key].default)
     if not ok_section:
         return None
     try:
@@ -424,6 +422,21 @@ def _build_section(name: str, cls: type, values: Any, problems: list[str]) -> An
     except ConfigError as err:  # cross-field checks in __post_init__
         problems.extend(err.problems)
         return None
+
+
+def _like_default(value: Any, default: Any) -> Any:
+    """A number written as its field's default is written (32 where the default is 32, 2.0
+    where it is 2.0), so that a value equal to the default, given or not, and a config
+    rebuilt by ``replace`` hash to the same cache keys."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(default, bool):
+        return value
+    if isinstance(default, int) and float(value).is_integer():
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    return value
 
 
 def _check_names(raw: dict[str, Any], problems: list[str]) -> None:
