@@ -13,6 +13,7 @@ for link in cache models; do [ -e "$home/$link" ] || ln -s "$main/$link" "$home/
 tar xzf "$from/runs.tgz" -C "$home" --exclude='sweeps/*'
 tar xzf "$from/id-models.tgz" -C "$home"
 cd "$(dirname "$0")/../.."
+python3 scripts/remote/rekey.py "$home"
 for suite in "$@"; do
     recxplore sweep "configs/paper/$suite.yaml" train.device=cuda "paths.home=$home" \
         --no-progress -q --json > /dev/null || true

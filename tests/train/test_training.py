@@ -86,3 +86,16 @@ def test_no_user_long_enough_for_leave_one_out(tmp_path, home):
                              "data.min_seq_len=1", f"paths.home={home}"])
     with pytest.raises(DataError, match="no user has the 3 interactions leave-one-out needs"):
         train_run(cfg, progress=False)
+
+
+def test_a_gpu_run_is_not_the_cpu_run(tiny_cfg):
+    from recxplore.train.run import run_artifact
+
+    cpu = run_artifact(tiny_cfg.replace(**{"train.device": "cpu"}), progress=False)[0]
+    auto = run_artifact(tiny_cfg, progress=False)[0]
+    gpu = run_artifact(tiny_cfg.replace(**{"train.device": "cuda:0"}), progress=False)[0]
+    import torch
+
+    assert (cpu.path == auto.path) != torch.cuda.is_available() and gpu.path != cpu.path
+    assert run_artifact(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False)[0].path \
+        == gpu.path  # which card does not matter, the device type does

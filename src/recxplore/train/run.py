@@ -27,9 +27,11 @@ from recxplore.config import Config
 from recxplore.data.dataset import Dataset
 from recxplore.data.prepare import prepare
 from recxplore.text.items import text_fields
-from recxplore.train.loop import fit
+from recxplore.train.loop import fit, resolve_device
 
-# Settings that change how fast a run goes, not what it computes.
+# Settings that change how fast a run goes, not what it computes. The device is the exception
+# made in ``run_identity``: another device sums in another order, and early stopping turns
+# those last bits into other epochs and other results.
 NOT_IN_KEY = {"paths": None, "train": ("device", "threads"), "eval": ("batch_size",)}
 
 
@@ -105,6 +107,9 @@ def run_identity(cfg: Config) -> dict[str, Any]:
         ident.pop("text")
         ident.pop("extract")
         ident["adapt"] = {"fusion": "id"}
+    device = resolve_device(cfg.train.device).type
+    if device != "cpu":  # only then, so that CPU runs keep their keys
+        ident["device"] = device
     return ident
 
 
@@ -114,8 +119,10 @@ def runs_dir(cfg: Config) -> Path:
     return home_dir(cfg.paths.home) / "runs"
 
 
-def train_run(cfg: Config, progress: bool = True, fresh: bool = False) -> dict[str, Any]:
-    """Prepare the data, train and evaluate; reuse a finished identical run unless ``fresh``."""
+def run_artifact(cfg: Config, progress: bool = True
+                 ) -> tuple[Artifact, Dataset, ItemInputs, str]:
+    """The run's folder (as an artifact), its dataset, item inputs and dataset key; the
+    upstream stages run through the cache."""
     home = home_dir(cfg.paths.home)
     ds, data_art = prepare(cfg.data, home)
     inputs = item_inputs(cfg, ds, data_art.key, progress)
@@ -123,11 +130,16 @@ def train_run(cfg: Config, progress: bool = True, fresh: bool = False) -> dict[s
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.data.name)
     items = "id" if cfg.adapt.fusion == "id" else f"{cfg.adapt.fusion}-{cfg.adapt.adapter}"
     name = f"{slug}-{cfg.model.backbone}-{items}-{cfg.train.loss}-s{cfg.train.seed}-{key[:10]}"
-    art = Artifact(runs_dir(cfg), "", name)
+    return Artifact(runs_dir(cfg), "", name), ds, inputs, data_art.key
+
+
+def train_run(cfg: Config, progress: bool = True, fresh: bool = False) -> dict[str, Any]:
+    """Prepare the data, train and evaluate; reuse a finished identical run unless ``fresh``."""
+    art, ds, inputs, dataset_key = run_artifact(cfg, progress)
     with art.lock():  # a parallel sweep needing the same run waits, then reuses it
         if art.done and not fresh:
             return json.loads((art.path / "results.json").read_text(encoding="utf-8"))
-        return _train(cfg, ds, inputs, art, data_art.key, fresh, progress)
+        return _train(cfg, ds, inputs, art, dataset_key, fresh, progress)
 
 
 def _train(cfg: Config, ds: Dataset, inputs: ItemInputs, art: Artifact, dataset_key: str,
