@@ -115,8 +115,8 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
         problems.append(f"{path}: no cells: give cells, grid or modules")
     sweep = Sweep(name=str(raw.get("name") or path.stem), path=path, base=base,
                   overrides=[str(o) for o in raw.get("set") or []] + list(extra or []),
-                  seeds=seeds if not problems
-                  else [42], baseline=raw.get("baseline"), cells=cells, modules=modules)
+                  seeds=seeds if not problems else [42], baseline=raw.get("baseline"),
+                  cells=cells, modules=modules)
     if sweep.baseline is not None and sweep.baseline not in cells:
         problems.append(f"{path}: baseline: {sweep.baseline!r} is not a cell; cells are "
                         f"{', '.join(cells)}")
