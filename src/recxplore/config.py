@@ -428,9 +428,8 @@ def _like_default(value: Any, default: Any) -> Any:
     """A number written as its field's default is written (32 where the default is 32, 2.0
     where it is 2.0), so that a value equal to the default, given or not, and a config
     rebuilt by ``replace`` hash to the same cache keys."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return value
-    if isinstance(default, bool):
+    if isinstance(value, bool) or isinstance(default, bool) or \
+            not isinstance(value, (int, float)):
         return value
     if isinstance(default, int) and float(value).is_integer():
         return int(value)
