@@ -1,6 +1,9 @@
 """Reports: mean ± std tables, best marked, change and paired t-test against a baseline, figure."""
 
 import csv
+import json
+import shutil
+from pathlib import Path
 
 import yaml
 
@@ -35,4 +38,22 @@ def test_report_labels_loose_runs_by_what_differs(tiny_cfg, tmp_path):
             for s in (1, 2) for loss in ("ce", "bce")]
     out = write_report([r["run_dir"] for r in runs], tmp_path / "out",
                        baseline="train.loss=ce")
+    assert out["cells"] == ["train.loss=ce", "train.loss=bce"]
+
+
+def test_a_copied_home_is_read_where_it_is_now(tiny_cfg, tmp_path):
+    """Run folders record where they were trained; a home copied elsewhere (as from a GPU
+    machine) is reused from the cache and reported from its new place."""
+    cfgs = [tiny_cfg.replace(**{"train.epochs": 1, "train.loss": loss}) for loss in ("ce", "bce")]
+    for cfg in cfgs:
+        train_run(cfg, progress=False)
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_cfg.paths.home, moved)
+    shutil.rmtree(tiny_cfg.paths.home)
+    runs = [train_run(cfg.replace(**{"paths.home": str(moved)}), progress=False) for cfg in cfgs]
+    for run in runs:
+        folder = Path(run["run_dir"])
+        assert folder.parent == moved / "runs"
+        assert json.loads((folder / "results.json").read_text())["run_dir"] != run["run_dir"]
+    out = write_report([r["run_dir"] for r in runs], tmp_path / "out", baseline="train.loss=ce")
     assert out["cells"] == ["train.loss=ce", "train.loss=bce"]

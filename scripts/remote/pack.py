@@ -9,7 +9,11 @@ dataset keys hold the raw files' path, size and modification time, and model ali
 resolved through the wheels' metadata, so both must look as they do here for the cache to hit.
 
     python scripts/remote/pack.py .remote configs/paper/adapter.yaml \
-        configs/paper/final.yaml,data.name=ml-1m
+        configs/paper/final.yaml,data.name=ml-1m --runs ~/.cache/recxplore-gpu
+
+``--runs HOME`` also packs the finished runs under HOME (with the model files of the ID-only
+ones, which align cells reuse) into ``OUT/runs.tgz``, so the remote machine does not train them
+again.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ def main() -> None:
     parser.add_argument("sweeps", nargs="+", help="sweep file, optionally ,key=value,...")
     parser.add_argument("--extra-cells", nargs="*", default=[],
                         help="sweep file,key=value: its cells are packed but not run yet")
+    parser.add_argument("--runs", type=Path, metavar="HOME",
+                        help="also pack the finished runs under HOME/runs into OUT/runs.tgz")
     args = parser.parse_args()
     home = home_dir()
     full: set[Path] = set()        # artifact folders copied whole
@@ -103,6 +109,24 @@ def main() -> None:
     size = (args.out / "home.tar.xz").stat().st_size
     print(f"{len(full)} artifacts whole, {len(manifests - full)} manifests; "
           f"home.tar.xz {size / 2**20:.1f} MiB")
+    if args.runs:
+        _pack_runs(args.runs.expanduser(), args.out / "runs.tgz")
+
+
+def _pack_runs(home: Path, out: Path) -> None:
+    """Finished run folders without their model files, except the ID-only runs' best.pt."""
+    folders = sorted(p.parent for p in (home / "runs").glob("*/manifest.json"))
+
+    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        name = Path(info.name)
+        if name.name == "checkpoint.pt" or (name.name == "best.pt" and "-id-" not in name.parent.name):
+            return None
+        return info
+
+    with tarfile.open(out, "w:gz") as tar:
+        for folder in folders:
+            tar.add(folder, arcname=f"runs/{folder.name}", filter=keep)
+    print(f"{len(folders)} finished runs; {out.name} {out.stat().st_size / 2**20:.1f} MiB")
 
 
 if __name__ == "__main__":

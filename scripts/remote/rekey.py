@@ -1,12 +1,14 @@
 """Give run folders their current names: each finished run under HOME/runs is renamed to the
 name its config.yaml gives now (a run trained with an older key scheme, e.g. on a GPU before
 the device type entered run keys, is otherwise never found). ID-only runs go first, since the
-align runs' keys hold theirs.
+align runs' keys hold theirs. An old-named folder whose current name is already a finished run
+(the same run, trained again under its current key) is removed.
 
     python scripts/remote/rekey.py ~/.cache/recxplore-gpu
 """
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,14 +18,18 @@ from recxplore.train.run import run_artifact
 
 home = Path(sys.argv[1]).expanduser()
 done = [p.parent for p in (home / "runs").glob(f"*/{MANIFEST}")]
-renamed = 0
+renamed = dropped = 0
 for folder in sorted(done, key=lambda p: ("-id-" not in p.name, p.name)):
     cfg = config.load(folder / "config.yaml", [f"paths.home={home}", "paths.runs_dir=null"])
     art = run_artifact(cfg, progress=False)[0]
     if art.path == folder:
         continue
+    if (art.path / MANIFEST).is_file():
+        shutil.rmtree(folder)
+        dropped += 1
+        continue
     if art.path.exists():
-        sys.exit(f"{folder}: its current name {art.path.name} is taken")
+        sys.exit(f"{folder}: its current name {art.path.name} is taken by an unfinished run")
     folder.rename(art.path)
     results = json.loads((art.path / "results.json").read_text())
     results["run_dir"] = str(art.path)
@@ -32,4 +38,4 @@ for folder in sorted(done, key=lambda p: ("-id-" not in p.name, p.name)):
     manifest["key"] = art.path.name
     write_json_atomic(art.path / MANIFEST, manifest)
     renamed += 1
-print(f"{renamed} of {len(done)} run folders renamed")
+print(f"{renamed} of {len(done)} run folders renamed, {dropped} duplicates removed")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # On a remote GPU machine with torch but no recxplore cache, data or model wheels: unpack what
 # pack.py packed into .remote/, run suites.sh for at most BUDGET seconds, and write the finished
-# runs (without model files, except the ID-only ones that align cells reuse) to $OUT.
+# runs (without model files, except the ID-only ones that align cells reuse) to $OUT, with the
+# unfinished ones whole in partial.tgz.part-aa, -ab, ... (15 MiB each, under the device's limit
+# on returned files): a later call with those in .remote/ resumes them.
 set -u
 BUDGET=${BUDGET:-460}
 cd "$(dirname "$0")/../.."
@@ -10,6 +12,9 @@ mkdir -p ~/.cache/recxplore && tar xJf .remote/home.tar.xz -C ~/.cache/recxplore
 for earlier in .remote/runs.tgz .remote/id-models.tgz; do  # runs an earlier call returned
     [ -f "$earlier" ] && { tar xzf "$earlier" -C ~/.cache/recxplore --exclude='sweeps/*' || exit 2; }
 done
+if compgen -G '.remote/partial.tgz.part-*' > /dev/null; then
+    cat .remote/partial.tgz.part-* | tar xz -C ~/.cache/recxplore || exit 2
+fi
 site=$(python3 scripts/remote/stand_ins.py .remote/packages.json) || exit 2
 export PYTHONPATH="$PWD/src:$site"
 python3 - <<'PY' || exit 3
@@ -31,9 +36,13 @@ if [ "${SMOKE:-1}" = 1 ]; then  # one short run first: a broken GPU set-up fails
     python3 -c "import json; print('smoke', json.load(open('$OUT/smoke.json'))['timing'])"
 fi
 timeout "$BUDGET" bash scripts/remote/suites.sh
+sleep 3  # the killed runs' last checkpoint writes are atomic renames; let them land
 cd ~/.cache/recxplore
 find runs -mindepth 1 -maxdepth 1 -type d ! -name '*.partial' ! -name '.*' | sort > /tmp/done
 echo "$(wc -l < /tmp/done) finished runs"
 tar czf "$OUT/runs.tgz" --exclude=best.pt --exclude=checkpoint.pt -T /tmp/done sweeps
 grep -- '-id-' /tmp/done | sed 's|$|/best.pt|' | tar czf "$OUT/id-models.tgz" -T -
+find runs -mindepth 1 -maxdepth 1 -type d -name '*.partial' | sort > /tmp/partial
+echo "$(wc -l < /tmp/partial) unfinished runs"
+tar cz -T /tmp/partial | split -b 15M - "$OUT/partial.tgz.part-"
 ls -la "$OUT"

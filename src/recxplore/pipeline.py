@@ -9,11 +9,15 @@ overrides go on top.
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Optional
 
 from recxplore import config as config_mod
+from recxplore.cache import home_dir
+from recxplore.data.prepare import prepare
 from recxplore.tables import comparison_table, results_table
-from recxplore.train.run import train_run
+from recxplore.train.run import run_artifact, train_run
 
 MAIN_JOB = ["adapt.fusion=replace", "adapt.adapter=moe", "tune.stages=[cpt,sft]"]
 
@@ -30,11 +34,30 @@ def describe(cfg: config_mod.Config) -> str:
             f"{a.fusion}, {cfg.model.backbone}")
 
 
+def _train_quietly(cfg: config_mod.Config, fresh: bool) -> dict[str, Any]:
+    """Module-level so that a worker process can run it."""
+    return train_run(cfg, progress=False, fresh=fresh)
+
+
 def run(cfg: config_mod.Config, progress: bool = True, fresh: bool = False) -> dict[str, Any]:
-    """Results of ``cfg`` and, unless it is ID-only, of its ID-only baseline, with a table."""
-    model = train_run(cfg, progress=progress, fresh=fresh)
+    """Results of ``cfg`` and, unless it is ID-only, of its ID-only baseline, with a table.
+
+    A baseline that is not cached trains in a worker process while the feature chain runs
+    here: SASRec trains on ``train.threads`` cores (one by default), so on a small machine the
+    two overlap at little cost to each other.
+    """
     if cfg.adapt.fusion == "id":
+        model = train_run(cfg, progress=progress, fresh=fresh)
         return {"runs": [model], "table": results_table([model])}
-    baseline = train_run(cfg.replace(**{"adapt.fusion": "id"}), progress=progress, fresh=fresh)
+    base_cfg = cfg.replace(**{"adapt.fusion": "id"})
+    prepare(cfg.data, home_dir(cfg.paths.home))  # once, before two processes need it
+    if run_artifact(base_cfg, progress=False)[0].done and not fresh:
+        model = train_run(cfg, progress=progress, fresh=fresh)
+        baseline = train_run(base_cfg, progress=False)
+    else:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pending = pool.submit(_train_quietly, base_cfg, fresh)
+            model = train_run(cfg, progress=progress, fresh=fresh)
+            baseline = pending.result()
     return {"runs": [baseline, model],
             "table": comparison_table(baseline, model, describe(cfg))}

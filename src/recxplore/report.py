@@ -38,7 +38,9 @@ def _results(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ReportError(f"{run_dir}: no results.json (not a finished run folder); finish the "
                           f"run with the same `recxplore train` command or leave it out")
-    return json.loads(path.read_text(encoding="utf-8"))
+    results = json.loads(path.read_text(encoding="utf-8"))
+    results["run_dir"] = str(run_dir)  # where it is now, not where it was trained
+    return results
 
 
 def _flat(cfg: dict[str, Any]) -> dict[str, Any]:

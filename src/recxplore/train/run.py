@@ -138,7 +138,9 @@ def train_run(cfg: Config, progress: bool = True, fresh: bool = False) -> dict[s
     art, ds, inputs, dataset_key = run_artifact(cfg, progress)
     with art.lock():  # a parallel sweep needing the same run waits, then reuses it
         if art.done and not fresh:
-            return json.loads((art.path / "results.json").read_text(encoding="utf-8"))
+            results = json.loads((art.path / "results.json").read_text(encoding="utf-8"))
+            results["run_dir"] = str(art.path)  # where it is now: a home can be moved or copied
+            return results
         return _train(cfg, ds, inputs, art, dataset_key, fresh, progress)
 
 
