@@ -119,8 +119,10 @@ def _pack_runs(home: Path, out: Path) -> None:
 
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         name = Path(info.name)
-        if name.name == "checkpoint.pt" or (name.name == "best.pt" and "-id-" not in name.parent.name):
+        if name.name == "checkpoint.pt":
             return None
+        if name.name == "best.pt" and "-id-" not in name.parent.name:
+            return None  # only the ID-only models are reused remotely (by align cells)
         return info
 
     with tarfile.open(out, "w:gz") as tar:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # On a remote GPU machine with torch but no recxplore cache, data or model wheels: unpack what
 # pack.py packed into .remote/, run suites.sh for at most BUDGET seconds, and write the finished
-# runs (without model files, except the ID-only ones that align cells reuse) to $OUT, with the
-# unfinished ones whole in partial.tgz.part-aa, -ab, ... (15 MiB each, under the device's limit
-# on returned files): a later call with those in .remote/ resumes them.
+# runs (without model files, except the ID-only ones that align cells reuse) to $OUT/runs.tgz,
+# and the unfinished ones whole in partial.tgz.part-aa, -ab, ... (15 MiB each, under the
+# device's limit on returned files): a later call with those in .remote/ resumes them.
 set -u
 BUDGET=${BUDGET:-460}
 cd "$(dirname "$0")/../.."
@@ -40,8 +40,10 @@ sleep 3  # the killed runs' last checkpoint writes are atomic renames; let them 
 cd ~/.cache/recxplore
 find runs -mindepth 1 -maxdepth 1 -type d ! -name '*.partial' ! -name '.*' | sort > /tmp/done
 echo "$(wc -l < /tmp/done) finished runs"
-tar czf "$OUT/runs.tgz" --exclude=best.pt --exclude=checkpoint.pt -T /tmp/done sweeps
-grep -- '-id-' /tmp/done | sed 's|$|/best.pt|' | tar czf "$OUT/id-models.tgz" -T -
+# the device returns at most 8 files: one archive for the finished runs, with model files only
+# for the ID-only runs
+find $(cat /tmp/done) sweeps -type f ! -name checkpoint.pt \( ! -name best.pt -o -path '*-id-*' \) \
+    | tar czf "$OUT/runs.tgz" -T -
 find runs -mindepth 1 -maxdepth 1 -type d -name '*.partial' | sort > /tmp/partial
 echo "$(wc -l < /tmp/partial) unfinished runs"
 tar cz -T /tmp/partial | split -b 15M - "$OUT/partial.tgz.part-"

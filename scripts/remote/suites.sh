@@ -6,7 +6,7 @@ start=$(date +%s)
 sweep() {
     local name=$1; shift
     python3 -m recxplore sweep "configs/paper/$name.yaml" train.device=cuda "$@" --no-progress \
-        --json > "$OUT/$name.json" 2>> "$OUT/sweeps.log"
+        --json > "/tmp/sweep-$name.json" 2>> "$OUT/sweeps.log"
     local rc=$?
     echo "$(( $(date +%s) - start )) s: $name finished (exit $rc)"
 }

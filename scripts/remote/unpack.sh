@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Back on this machine: put the runs a remote machine returned (runs.tgz, id-models.tgz from
-# run.sh) under their own home, HOME_GPU (default ~/.cache/recxplore-gpu), which shares this
-# machine's cache, then rewrite each suite's sweep.json there from the cache (the remote paths
-# are meaningless here; a run that did not finish remotely is recorded as failed, not retrained).
+# Back on this machine: put the runs a remote machine returned (runs.tgz from run.sh) under
+# their own home, HOME_GPU (default ~/.cache/recxplore-gpu), which shares this machine's cache,
+# then rewrite each suite's sweep.json there from the cache (the remote paths are meaningless
+# here; a run that did not finish remotely is recorded as failed, not retrained).
 #   scripts/remote/unpack.sh FOLDER SUITE...
 set -euo pipefail
 from=$1; shift
@@ -11,7 +11,7 @@ main=${RECXPLORE_HOME:-$HOME/.cache/recxplore}
 mkdir -p "$home"
 for link in cache models; do [ -e "$home/$link" ] || ln -s "$main/$link" "$home/$link"; done
 tar xzf "$from/runs.tgz" -C "$home" --exclude='sweeps/*'
-tar xzf "$from/id-models.tgz" -C "$home"
+[ -f "$from/id-models.tgz" ] && tar xzf "$from/id-models.tgz" -C "$home"  # older calls' archive
 cd "$(dirname "$0")/../.."
 python3 scripts/remote/rekey.py "$home"
 for suite in "$@"; do
