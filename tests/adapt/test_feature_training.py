@@ -70,3 +70,18 @@ def test_pq_needs_enough_items(tiny_cfg):
                               "adapt.pca": None, "adapt.pq_subvectors": 4})
     with pytest.raises(ConfigError, match="pq needs at least 256 items"):
         train_run(cfg, progress=False)
+
+
+def test_features_equal_for_every_item_are_reported(feature_cfg, caplog):
+    import numpy as np
+
+    from recxplore.train.run import _warn_if_constant
+
+    first = feature_cfg.replace(**{"extract.pooling": "first"})
+    same = np.zeros((6, 4), dtype=np.float32)
+    same[1:] = [0.3, -1.0, 2.0, 0.5]  # row 0 is padding
+    _warn_if_constant(same, first)
+    assert "are the same for all 5 items" in caplog.text and "first token" in caplog.text
+    caplog.clear()
+    _warn_if_constant(same + np.arange(6, dtype=np.float32)[:, None], first)
+    assert caplog.text == ""

@@ -29,6 +29,8 @@ from recxplore.data.prepare import prepare
 from recxplore.text.items import text_fields
 from recxplore.train.loop import fit, resolve_device
 
+log = logging.getLogger(__name__)
+
 # Settings that change how fast a run goes, not what it computes. The device is the exception
 # made in ``run_identity``: another device sums in another order, and early stopping turns
 # those last bits into other epochs and other results.
@@ -60,6 +62,7 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool) -> I
     read_manifest(store_path, ds, expect)  # a mismatch fails here, also when PCA is cached
     features, key = reduced_features(lambda: open_store(store_path, ds, expect).embeddings,
                                      store_path.name, ds, dataset_key, cfg.adapt, cache_root)
+    _warn_if_constant(features, cfg)
     out = ItemInputs(features=features, keys=(key,))
     if cfg.adapt.adapter == "pq":
         out.codes = cached_codes(features, key, cfg.adapt.pq_subvectors, cache_root)
@@ -70,6 +73,20 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool) -> I
         out.id_table = state["items.table.weight"].numpy()
         out.keys += (Path(id_run["run_dir"]).name,)
     return out
+
+
+def _warn_if_constant(features: np.ndarray, cfg: Config) -> None:
+    """Features equal for every item cannot tell items apart; the run goes on (it is a valid,
+    if useless, cell of a study), but says so."""
+    items = features[1:]
+    if len(items) > 1 and float(items.std(axis=0).max()) <= 1e-6 * max(1.0, float(
+            np.abs(items).max())):
+        why = (" (a decoder's first token sees nothing after itself, so every item whose text "
+               "starts the same way gets the same vector; use mean, last or eol)"
+               if cfg.extract.pooling == "first" else "")
+        log.warning("%s features with %s pooling are the same for all %d items%s: with "
+                    "adapt.fusion=%s the model cannot tell items apart", cfg.extract.model,
+                    cfg.extract.pooling, len(items), why, cfg.adapt.fusion)
 
 
 def build_item_embedder(cfg: Config, ds: Dataset, inputs: ItemInputs) -> ItemEmbedder:
