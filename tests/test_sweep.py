@@ -1,12 +1,14 @@
 """Sweeps: cells, grids and the one-module-at-a-time method; resumable; failures recorded."""
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 
 from recxplore import config
 from recxplore.errors import ConfigError
+from recxplore.report import write_report
 from recxplore.sweep import load_sweep, run_sweep
 from recxplore.train.run import train_run
 
@@ -53,11 +55,12 @@ def test_sweep_runs_cells_records_failures_and_resumes(base_file, tmp_path):
 def test_modules_pick_winners_on_validation_and_assemble(base_file, tmp_path):
     path = write(tmp_path, {"seeds": [1], "modules": {
         "backbone": {"model.backbone": ["sasrec", "gru4rec"]},
-        "loss": {"train.loss": ["ce", "bce"]}}})
+        "loss": {"train.loss": ["ce", "bce"]},
+        "cutoffs": {"eval.ks": [[5, 10], [5, 10, 20]]}}})  # list values, as tune.stages has
     record = run_sweep(load_sweep(path), progress=False)
     cells = {r["cell"]: r for r in record["runs"]}
     assert set(cells) == {"backbone=sasrec", "backbone=gru4rec", "loss=ce", "loss=bce",
-                          "assembled"}
+                          "cutoffs=[5, 10]", "cutoffs=[5, 10, 20]", "assembled"}
     valid = {}
     for label, r in cells.items():
         results = json.loads((tmp_path / r["run_dir"] / "results.json").read_text())
@@ -65,6 +68,9 @@ def test_modules_pick_winners_on_validation_and_assemble(base_file, tmp_path):
     best_backbone = max(["sasrec", "gru4rec"], key=lambda b: valid[f"backbone={b}"])
     assert record["winners"]["backbone"]["value"] == best_backbone
     assert f"model.backbone={best_backbone}" in cells["assembled"]["overrides"]
+    text = (Path(write_report([record["path"]], tmp_path / "out")["files"][0])).read_text()
+    assert f"run together as `assembled`: model.backbone={best_backbone}," in text
+    assert f"backbone={best_backbone} {valid[f'backbone={best_backbone}']:.4f}" in text
 
 
 def test_bad_sweep_files_name_the_problem(base_file, tmp_path):

@@ -165,6 +165,26 @@ def figure(rows: list[dict[str, Any]], path: Path, title: str, baseline: Optiona
     plt.close(fig)
 
 
+def _selection(paths: list[Path], cells: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """For a sweep run one module at a time: the winners validation chose, beside every cell's
+    validation score (test scores can rank the cells otherwise)."""
+    lines = []
+    for path in map(Path, paths):
+        file = path / "sweep.json"
+        record = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+        if not record.get("assembled"):
+            continue
+        scores = []
+        for label, runs in cells.items():
+            metric = runs[0]["config"]["train"]["select_metric"]
+            mean = statistics.mean(r["metrics"]["valid"]["full"][metric] for r in runs)
+            scores.append(f"{label} {mean:.4f}")
+        lines += [f"Chosen on validation {metric} (mean over seeds) and run together as "
+                  f"`assembled`: {', '.join(record['assembled'])}. Validation scores: "
+                  f"{'; '.join(scores)}.", ""]
+    return lines
+
+
 def write_report(paths: list[Path], out: Path, baseline: Optional[str] = None,
                  title: Optional[str] = None, command: Optional[str] = None) -> dict[str, Any]:
     cells, sweep_baseline = collect(paths)
@@ -188,6 +208,7 @@ def write_report(paths: list[Path], out: Path, baseline: Optional[str] = None,
             + (f" Δ = relative change of the mean against `{baseline}`; p = paired t-test over "
                f"(seed, user) pairs of per-user NDCG@10." if baseline else ""), "", table, "",
             "![NDCG@10](ndcg10.png)", ""]
+    text += _selection(paths, cells)
     if command:
         text += ["Made by:", "", "```bash", command, "```", ""]
     (out / "report.md").write_text("\n".join(text), encoding="utf-8")

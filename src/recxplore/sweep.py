@@ -198,9 +198,9 @@ def run_sweep(sweep: Sweep, progress: bool = True,
             winners = []
             for module, choice in sweep.modules.items():
                 (key, values), = choice.items()
-                runs = {v: finished[f"{module}={_fmt(v)}"] for v in values}
-                scored = [(statistics.mean(_select_score(r) for r in runs[v]), v)
-                          for v in values if runs[v]]
+                runs = [finished[f"{module}={_fmt(v)}"] for v in values]  # values may be lists
+                scored = [(statistics.mean(_select_score(r) for r in done), v)
+                          for v, done in zip(values, runs) if done]
                 if scored:
                     best = max(scored, key=lambda s: s[0])[1]
                     record["winners"][module] = {"key": key, "value": best}
