@@ -84,9 +84,9 @@ def _warn_if_constant(features: np.ndarray, cfg: Config) -> None:
         why = (" (a decoder's first token sees nothing after itself, so every item whose text "
                "starts the same way gets the same vector; use mean, last or eol)"
                if cfg.extract.pooling == "first" else "")
-        log.warning("%s features with %s pooling are the same for all %d items%s: with "
-                    "adapt.fusion=%s the model cannot tell items apart", cfg.extract.model,
-                    cfg.extract.pooling, len(items), why, cfg.adapt.fusion)
+        log.warning("%s features with %s pooling are the same for all %d items%s; they "
+                    "cannot tell items apart", cfg.extract.model, cfg.extract.pooling,
+                    len(items), why)
 
 
 def build_item_embedder(cfg: Config, ds: Dataset, inputs: ItemInputs) -> ItemEmbedder:
