@@ -30,10 +30,7 @@ for folder in sorted(done, key=lambda p: ("-id-" not in p.name, p.name)):
         continue
     if art.path.exists():
         sys.exit(f"{folder}: its current name {art.path.name} is taken by an unfinished run")
-    folder.rename(art.path)
-    results = json.loads((art.path / "results.json").read_text())
-    results["run_dir"] = str(art.path)
-    write_json_atomic(art.path / "results.json", results)
+    folder.rename(art.path)  # results.json keeps its old run_dir: readers use where it is now
     manifest = json.loads((art.path / MANIFEST).read_text())
     manifest["key"] = art.path.name
     write_json_atomic(art.path / MANIFEST, manifest)

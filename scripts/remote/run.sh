@@ -9,9 +9,9 @@ BUDGET=${BUDGET:-460}
 cd "$(dirname "$0")/../.."
 export PYTHONUNBUFFERED=1
 mkdir -p ~/.cache/recxplore && tar xJf .remote/home.tar.xz -C ~/.cache/recxplore || exit 2
-for earlier in .remote/runs.tgz .remote/id-models.tgz; do  # runs an earlier call returned
-    [ -f "$earlier" ] && { tar xzf "$earlier" -C ~/.cache/recxplore --exclude='sweeps/*' || exit 2; }
-done
+if [ -f .remote/runs.tgz ]; then  # runs made earlier (pack.py --runs, or an earlier call)
+    tar xzf .remote/runs.tgz -C ~/.cache/recxplore --exclude='sweeps/*' || exit 2
+fi
 if compgen -G '.remote/partial.tgz.part-*' > /dev/null; then
     cat .remote/partial.tgz.part-* | tar xz -C ~/.cache/recxplore || exit 2
 fi
