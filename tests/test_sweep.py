@@ -43,6 +43,9 @@ def test_sweep_runs_cells_records_failures_and_resumes(base_file, tmp_path):
     status = [(r["cell"], r["seed"], r["status"]) for r in record["runs"]]
     assert status.count(("broken", 1, "failed")) == 1 and len(status) == 8
     assert sum(s == "ok" for *_, s in status) == 6
+    # seed-major: every cell has its first seed before any cell gets its second
+    assert [seed for _, seed, _ in status] == [1, 1, 1, 1, 2, 2, 2, 2]
+    assert [c.train.seed for c in calls] == [1, 1, 1, 1, 2, 2, 2, 2]
     failed = next(r for r in record["runs"] if r["status"] == "failed")
     assert "atomic:nowhere" in failed["error"]
     on_disk = json.loads((tmp_path / "home" / "sweeps" / "demo" / "sweep.json").read_text())

@@ -172,7 +172,9 @@ def run_sweep(sweep: Sweep, progress: bool = True,
             if jobs > 1 else None)
 
     def run_cells(cells: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
-        pairs = [(label, seed) for label in cells for seed in sweep.seeds]
+        # Seed-major: a sweep stopped part way has every cell on its first seed, not every
+        # seed of the first cells.
+        pairs = [(label, seed) for seed in sweep.seeds for label in cells]
         if pool is None:
             outcomes = (_train_one(sweep, cells[label], seed, progress, train)
                         for label, seed in pairs)
