@@ -21,10 +21,13 @@ def test_report_from_a_sweep(tiny_cfg, tmp_path, capsys):
                                     "baseline": "sasrec", "cells": {
                                         "sasrec": [], "gru4rec": ["model.backbone=gru4rec"]}}))
     record = run_sweep(load_sweep(path), progress=False)
-    assert main(["report", record["path"], "--out", str(tmp_path / "out"), "--json"]) == 0
+    assert main(["report", record["path"], "--out", str(tmp_path / "out"), "--baseline",
+                 "sasrec", "--title", "Two backbones", "--json"]) == 0
     files = capsys.readouterr().out
     assert "report.md" in files and "ndcg10.png" in files
     text = (tmp_path / "out" / "report.md").read_text()
+    # the recorded command remakes this report, options included
+    assert f"--out {tmp_path / 'out'} --baseline sasrec --title 'Two backbones'" in text
     assert "| sasrec (baseline) | 2 |" in text and " ± " in text and "**" in text
     rows = list(csv.DictReader(open(tmp_path / "out" / "table.csv")))
     gru = next(r for r in rows if r["cell"] == "gru4rec")

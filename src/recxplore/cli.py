@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -161,8 +162,9 @@ def cmd_report(args: argparse.Namespace) -> None:
     from recxplore.report import write_report
 
     out = Path(args.out) if args.out else Path(args.paths[0]) / "report"
-    command = "recxplore report " + " ".join(args.paths) + (f" --out {args.out}" if args.out
-                                                            else "")
+    options = [(flag, value) for flag, value in (("--out", args.out), ("--baseline", args.baseline),
+                                                 ("--title", args.title)) if value]
+    command = shlex.join(["recxplore", "report", *args.paths, *(x for o in options for x in o)])
     summary = write_report([Path(p) for p in args.paths], out, baseline=args.baseline,
                            title=args.title, command=command)
     _emit(args, summary, "\n".join(summary["files"]))
