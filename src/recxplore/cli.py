@@ -162,9 +162,11 @@ def cmd_report(args: argparse.Namespace) -> None:
     from recxplore.report import write_report
 
     out = Path(args.out) if args.out else Path(args.paths[0]) / "report"
-    options = [(flag, value) for flag, value in (("--out", args.out), ("--baseline", args.baseline),
-                                                 ("--title", args.title)) if value]
-    command = shlex.join(["recxplore", "report", *args.paths, *(x for o in options for x in o)])
+    words = ["recxplore", "report", *args.paths]
+    for flag, value in (("--out", args.out), ("--baseline", args.baseline), ("--title", args.title)):
+        if value:
+            words += [flag, value]
+    command = shlex.join(words)
     summary = write_report([Path(p) for p in args.paths], out, baseline=args.baseline,
                            title=args.title, command=command)
     _emit(args, summary, "\n".join(summary["files"]))

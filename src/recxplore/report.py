@@ -49,15 +49,20 @@ def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
             if (s, k) not in IGNORED and not (id_only and s in UNUSED_BY_ID and k != "fusion")}
 
 
-def collect(paths: list[Path]) -> tuple[dict[str, list[dict[str, Any]]], Optional[str]]:
-    """cell label -> results of its seeds (in order met), and a sweep's baseline if any."""
+def collect(paths: list[Path]
+            ) -> tuple[dict[str, list[dict[str, Any]]], Optional[str], list[list[str]]]:
+    """cell label -> results of its seeds (in order met), a sweep's baseline if any, and the
+    overrides each one-module-at-a-time sweep assembled from its winners."""
     cells: dict[str, list[dict[str, Any]]] = defaultdict(list)
     loose: list[dict[str, Any]] = []
     baseline = None
+    assembled: list[list[str]] = []
     for path in map(Path, paths):
         if (path / "sweep.json").is_file():
             record = json.loads((path / "sweep.json").read_text(encoding="utf-8"))
             baseline = baseline or record.get("baseline")
+            if record.get("assembled"):
+                assembled.append(record["assembled"])
             for run in record["runs"]:
                 if run["status"] == "ok":
                     cells[run["cell"]].append(_results(Path(run["run_dir"])))
@@ -73,7 +78,7 @@ def collect(paths: list[Path]) -> tuple[dict[str, list[dict[str, Any]]], Optiona
             cells[label].append(r)
     if not cells:
         raise ReportError(f"no finished runs in {', '.join(map(str, paths))}")
-    return dict(cells), baseline
+    return dict(cells), baseline, assembled
 
 
 def per_user_ndcg(run_dir: str, protocol: str, k: int = 10) -> dict[int, float]:
@@ -165,29 +170,27 @@ def figure(rows: list[dict[str, Any]], path: Path, title: str, baseline: Optiona
     plt.close(fig)
 
 
-def _selection(paths: list[Path], cells: dict[str, list[dict[str, Any]]]) -> list[str]:
+def _selection(cells: dict[str, list[dict[str, Any]]], assembled: list[list[str]]) -> list[str]:
     """For a sweep run one module at a time: the winners validation chose, beside every cell's
     validation score (test scores can rank the cells otherwise)."""
+    if not assembled:
+        return []
+    scores = []
+    for label, runs in cells.items():
+        metric = runs[0]["config"]["train"]["select_metric"]
+        mean = statistics.mean(r["metrics"]["valid"]["full"][metric] for r in runs)
+        scores.append(f"{label} {mean:.4f}")
     lines = []
-    for path in map(Path, paths):
-        file = path / "sweep.json"
-        record = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
-        if not record.get("assembled"):
-            continue
-        scores = []
-        for label, runs in cells.items():
-            metric = runs[0]["config"]["train"]["select_metric"]
-            mean = statistics.mean(r["metrics"]["valid"]["full"][metric] for r in runs)
-            scores.append(f"{label} {mean:.4f}")
+    for overrides in assembled:
         lines += [f"Chosen on validation {metric} (mean over seeds) and run together as "
-                  f"`assembled`: {', '.join(record['assembled'])}. Validation scores: "
-                  f"{'; '.join(scores)}.", ""]
+                  f"`assembled`: {', '.join(overrides)}. Validation scores: {'; '.join(scores)}.",
+                  ""]
     return lines
 
 
 def write_report(paths: list[Path], out: Path, baseline: Optional[str] = None,
                  title: Optional[str] = None, command: Optional[str] = None) -> dict[str, Any]:
-    cells, sweep_baseline = collect(paths)
+    cells, sweep_baseline, assembled = collect(paths)
     baseline = baseline or sweep_baseline
     if baseline is not None and baseline not in cells:
         raise ReportError(f"--baseline {baseline!r}: not a cell; cells are {', '.join(cells)}")
@@ -208,7 +211,7 @@ def write_report(paths: list[Path], out: Path, baseline: Optional[str] = None,
             + (f" Δ = relative change of the mean against `{baseline}`; p = paired t-test over "
                f"(seed, user) pairs of per-user NDCG@10." if baseline else ""), "", table, "",
             "![NDCG@10](ndcg10.png)", ""]
-    text += _selection(paths, cells)
+    text += _selection(cells, assembled)
     if command:
         text += ["Made by:", "", "```bash", command, "```", ""]
     (out / "report.md").write_text("\n".join(text), encoding="utf-8")
