@@ -99,3 +99,19 @@ def test_a_gpu_run_is_not_the_cpu_run(tiny_cfg):
     assert (cpu.path == auto.path) != torch.cuda.is_available() and gpu.path != cpu.path
     assert run_artifact(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False)[0].path \
         == gpu.path  # which card does not matter, the device type does
+
+
+def test_cuda_on_a_machine_without_it_is_a_clear_error_before_any_run_folder(tiny_cfg,
+                                                                           monkeypatch):
+    import torch
+
+    from recxplore.errors import ConfigError
+    from recxplore.train.run import run_artifact
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = tiny_cfg.replace(**{"train.device": "cuda"})
+    with pytest.raises(ConfigError, match=r"train\.device=cuda: .* no CUDA device .* "
+                                          r"train\.device=cpu"):
+        train_run(cfg, progress=False)
+    folder = run_artifact(cfg, progress=False)[0].path
+    assert not folder.exists() and not folder.with_name(folder.name + ".partial").exists()

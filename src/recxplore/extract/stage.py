@@ -115,7 +115,7 @@ def extract_features(cfg: Config, progress: bool = True, fresh: bool = False
             write_shard(folder, k, np.arange(start, stop), matrix[start:stop])
         done_items = rows - 1
     elif todo:
-        device = resolve_device(ex.device)
+        device = resolve_device(ex.device, "extract.device")
         if ex.dtype == "float16" and device.type == "cpu":
             raise ExtractError("extract.dtype=float16 needs a GPU; on a CPU use bfloat16 (fast "
                                "where the CPU has bf16 instructions) or float32")

@@ -40,7 +40,7 @@ class LocalGenerator:
 
         source, _ = resolve(cfg.model, models_dir)
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
+        self.device = resolve_device(cfg.device, "generate.device")
         self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
         self.tokenizer.padding_side = "left"  # generation continues from the right edge
         if self.tokenizer.pad_token is None:

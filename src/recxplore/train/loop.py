@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from recxplore.config import Config
 from recxplore.data.dataset import Dataset
 from recxplore.data.split import EvalSet, eval_set, train_sequences
-from recxplore.errors import DataError
+from recxplore.errors import ConfigError, DataError
 from recxplore.eval.metrics import summarise
 from recxplore.eval.negatives import sample_negatives
 from recxplore.eval.protocol import rank_users
@@ -38,10 +38,22 @@ class Evaluation:
     negatives: np.ndarray  # (U, sampled_negatives)
 
 
-def resolve_device(name: str) -> torch.device:
+def device_type(name: str) -> str:
+    """The device type a ``*.device`` setting names, without checking that this machine has it:
+    the run keys of CUDA runs are computed on a CPU too, when their results are read there."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name).type
+
+
+def resolve_device(name: str, key: str) -> torch.device:
+    """The torch device of the setting ``key`` (say ``train.device``); a clear error, rather than
+    torch's assertion deep in a run, when it names CUDA on a machine without it."""
+    device = torch.device(device_type(name) if name == "auto" else name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError([f"{key}={name}: torch {torch.__version__} sees no CUDA device on this "
+                           f"machine; set {key}=cpu or {key}=auto"])
+    return device
 
 
 def save_atomic(obj: Any, path: Path) -> None:
@@ -77,7 +89,7 @@ def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
         progress: bool = True) -> dict[str, Any]:
     """Train ``model`` on ``ds`` in ``run_dir``; return metrics and timing (results object)."""
     tc, mc = cfg.train, cfg.model
-    device = resolve_device(tc.device)
+    device = resolve_device(tc.device, "train.device")
     if tc.threads:
         torch.set_num_threads(tc.threads)
     torch.manual_seed(tc.seed)

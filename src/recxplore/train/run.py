@@ -27,7 +27,7 @@ from recxplore.config import Config
 from recxplore.data.dataset import Dataset
 from recxplore.data.prepare import prepare
 from recxplore.text.items import text_fields
-from recxplore.train.loop import fit, resolve_device
+from recxplore.train.loop import device_type, fit, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def run_identity(cfg: Config) -> dict[str, Any]:
         ident.pop("text")
         ident.pop("extract")
         ident["adapt"] = {"fusion": "id"}
-    device = resolve_device(cfg.train.device).type
+    device = device_type(cfg.train.device)
     if device != "cpu":  # only then, so that CPU runs keep their keys
         ident["device"] = device
     return ident
@@ -163,6 +163,7 @@ def train_run(cfg: Config, progress: bool = True, fresh: bool = False) -> dict[s
 
 def _train(cfg: Config, ds: Dataset, inputs: ItemInputs, art: Artifact, dataset_key: str,
            fresh: bool, progress: bool) -> dict[str, Any]:
+    resolve_device(cfg.train.device, "train.device")  # before a run folder is made
     folder = art.begin(fresh=fresh)
     (folder / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
     handler = logging.FileHandler(folder / "log.txt", encoding="utf-8")

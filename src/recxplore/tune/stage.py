@@ -128,7 +128,7 @@ def train_stage(stage: str, cfg: Config, ds: Dataset, source: str, identity: dic
                         f"sequence qualifies); check text.attributes and tune.sft_tasks")
     per_step = tc.batch_size * tc.grad_accum
     steps = math.ceil(tc.epochs * len(examples) / per_step) if tc.epochs else tc.steps
-    device = resolve_device(tc.device)
+    device = resolve_device(tc.device, "tune.device")
     if tc.threads:
         torch.set_num_threads(tc.threads)
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=ex.offline,
