@@ -30,7 +30,7 @@ for name, key in json.load(open(".remote/packages.json"))["dataset_keys"].items(
 PY
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 # MPS lets the runs' many small kernels share the GPU at once rather than time-slice it: on an
-# H200, 15 ML-1M runs took 4-5 s an epoch with it; without it, 3 runs took 5 s and 20 runs 13.5 s.
+# H200, 15 ML-1M runs took 4-5 s an epoch with it; without it, 4 runs took 5-6 s and 20 runs 13.5 s.
 # MPS=0 leaves it off.
 if [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control > /dev/null; then
     export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
