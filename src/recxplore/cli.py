@@ -4,6 +4,7 @@ on stdout; progress bars and logs go to stderr."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import shlex
@@ -133,7 +134,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from recxplore.tables import results_table
     from recxplore.train.run import train_run
 
-    results = train_run(_load_config(args), progress=not args.no_progress, fresh=args.fresh)
+    results = train_run(_load_config(args), progress=not args.no_progress, fresh=args.fresh,
+                        finish_on=args.finish_on)
     _emit(args, results, f"{results_table([results])}\nrun folder: {results['run_dir']}")
 
 
@@ -148,9 +150,11 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> None:
     from recxplore.sweep import load_sweep, run_sweep
+    from recxplore.train.run import train_run
 
+    train = functools.partial(train_run, finish_on=args.finish_on) if args.finish_on else None
     record = run_sweep(load_sweep(args.file, args.overrides), progress=not args.no_progress,
-                       jobs=args.jobs)
+                       train=train, jobs=args.jobs)
     failed = [r for r in record["runs"] if r["status"] != "ok"]
     human = (f"{len(record['runs']) - len(failed)} run(s) finished, {len(failed)} failed; "
              f"details in {record['path']}/sweep.json\n"
@@ -249,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_common(p)
     p.set_defaults(func=cmd_sweep)
+
+    for name in ("train", "sweep"):
+        sub.choices[name].add_argument(
+            "--finish-on", metavar="DEVICE", help="finish unfinished runs from their checkpoints "
+            "on DEVICE (e.g. cpu after a GPU lease ended) instead of train.device; they keep "
+            "their keys and results.json lists each epoch's device; a run without a checkpoint "
+            "fails rather than starting there")
 
     p = sub.add_parser("report", help="tables (Markdown, CSV) and a figure from runs or sweeps")
     p.add_argument("paths", nargs="+", metavar="RUN_DIR",

@@ -46,13 +46,14 @@ def test_seeded_runs_repeat_and_seeds_differ(tiny_cfg):
     assert a["metrics"] == b["metrics"]
 
 
-def test_interrupted_run_resumes_to_the_same_result(tiny_cfg, monkeypatch):
-    cfg = tiny_cfg.replace(**{"train.epochs": 4, "train.patience": 10})
-    reference = train_run(cfg.replace(**{"paths.runs_dir": str(tiny_cfg.paths.home) + "/ref"}),
-                          progress=False)
+def _interrupt_part_way(cfg, monkeypatch):
+    """Start ``cfg``'s run and kill it part way, leaving a checkpoint."""
+    import recxplore.train.loop as loop
 
     calls = {"n": 0}
     real = batches.causal_batch
+    n_windows = 30  # tiny users are shorter than max_len + 1 -> one window each
+    steps_per_epoch = -(-n_windows // cfg.train.batch_size)
 
     def dies_in_epoch_three(windows):
         calls["n"] += 1
@@ -60,17 +61,66 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_cfg, monkeypatch):
             raise KeyboardInterrupt
         return real(windows)
 
-    import recxplore.train.loop as loop
-
-    n_windows = 30  # tiny users are shorter than max_len + 1 -> one window each
-    steps_per_epoch = -(-n_windows // cfg.train.batch_size)
     monkeypatch.setattr(loop, "causal_batch", dies_in_epoch_three)
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, progress=False)
     monkeypatch.setattr(loop, "causal_batch", real)
+
+
+def test_interrupted_run_resumes_to_the_same_result(tiny_cfg, monkeypatch):
+    cfg = tiny_cfg.replace(**{"train.epochs": 4, "train.patience": 10})
+    reference = train_run(cfg.replace(**{"paths.runs_dir": str(tiny_cfg.paths.home) + "/ref"}),
+                          progress=False)
+    _interrupt_part_way(cfg, monkeypatch)
     resumed = train_run(cfg, progress=False)
     assert resumed["metrics"] == reference["metrics"]
     assert resumed["timing"]["best_epoch"] == reference["timing"]["best_epoch"]
+    assert resumed["timing"]["devices"] == [{"from_epoch": 1, "device": "cpu"}]
+
+
+def test_a_run_started_on_a_gpu_is_finished_on_the_cpu_under_its_own_key(tiny_cfg,
+                                                                         monkeypatch):
+    import torch
+
+    from recxplore.train.run import run_artifact
+
+    cpu = tiny_cfg.replace(**{"train.epochs": 4, "train.patience": 10, "train.device": "cpu"})
+    reference = train_run(cpu, progress=False)
+    # A GPU run's checkpoint part way, as a lease that ended leaves it: this machine
+    # has no GPU, so the CPU computes those epochs, filed under the CUDA run's key, and the
+    # checkpoint is made as old as those that did not record their devices.
+    gpu = cpu.replace(**{"train.device": "cuda"})
+    art = run_artifact(gpu, progress=False)[0]
+    _interrupt_part_way(cpu.replace(**{"paths.runs_dir": str(art.path.parent / "tmp")}),
+                              monkeypatch)
+    (art.path.parent / "tmp").rename(art.path.parent / "moved")
+    (art.path.parent / "moved" / run_artifact(cpu, progress=False)[0].partial.name).rename(
+        art.partial)
+    ckpt = torch.load(art.partial / "checkpoint.pt", weights_only=False)
+    del ckpt["state"]["devices"]
+    switch = ckpt["state"]["epoch"] + 1
+    torch.save(ckpt, art.partial / "checkpoint.pt")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    finished = train_run(gpu, progress=False, finish_on="cpu")
+    assert finished["run_dir"] == str(art.path) and not art.partial.exists()
+    assert finished["timing"]["devices"] == [{"from_epoch": 1, "device": "cuda"},
+                                             {"from_epoch": switch, "device": "cpu"}]
+    assert finished["metrics"] == reference["metrics"]  # every epoch ran on the CPU here
+    assert f"epochs from {switch} on run on cpu; the earlier ones ran on cuda" in \
+        (art.path / "log.txt").read_text()
+    assert train_run(gpu, progress=False)["run_dir"] == str(art.path)  # now read anywhere
+
+
+def test_finish_on_never_starts_a_run(tiny_cfg):
+    from recxplore.errors import ConfigError
+    from recxplore.train.run import run_artifact
+
+    with pytest.raises(ConfigError, match=r"--finish-on cpu: .* no checkpoint to finish; start "
+                                          r"this run on train\.device=cuda"):
+        train_run(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False, finish_on="cpu")
+    art = run_artifact(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False)[0]
+    assert not art.path.exists() and not art.partial.exists()
 
 
 def test_no_user_long_enough_for_leave_one_out(tmp_path, home):

@@ -3,6 +3,8 @@
 Resumable: after every epoch the model, optimiser and bookkeeping are saved to
 ``checkpoint.pt``; randomness is re-seeded from (seed, epoch) at the start of each epoch, so a
 run killed and restarted ends exactly where an uninterrupted run ends (on the same device).
+A run finished on another device than it started on (``train_run(finish_on=...)``) is still a
+valid run, but not that one; the checkpoint and the results list the device of each epoch.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -86,10 +88,11 @@ def build_evaluations(ds: Dataset, cfg: Config) -> tuple[Evaluation, Evaluation]
 
 
 def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
-        progress: bool = True) -> dict[str, Any]:
-    """Train ``model`` on ``ds`` in ``run_dir``; return metrics and timing (results object)."""
+        progress: bool = True, device: Optional[torch.device] = None) -> dict[str, Any]:
+    """Train ``model`` on ``ds`` in ``run_dir`` (on ``device``, default ``train.device``);
+    return metrics and timing (results object)."""
     tc, mc = cfg.train, cfg.model
-    device = resolve_device(tc.device, "train.device")
+    device = device or resolve_device(tc.device, "train.device")
     if tc.threads:
         torch.set_num_threads(tc.threads)
     torch.manual_seed(tc.seed)
@@ -106,7 +109,7 @@ def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
 
     state = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad": 0, "history": [], "seconds": 0.0,
-             "seconds_to_best": 0.0}
+             "seconds_to_best": 0.0, "devices": [{"from_epoch": 1, "device": device.type}]}
     ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
     if ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
@@ -114,6 +117,12 @@ def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
         opt.load_state_dict(ckpt["optimizer"])
         state = ckpt["state"]
         log.info("resuming %s after epoch %d", run_dir, state["epoch"])
+        # Checkpoints written before devices were recorded ran on the configured device.
+        devices = state.setdefault("devices", [{"from_epoch": 1, "device": device_type(tc.device)}])
+        if devices[-1]["device"] != device.type:
+            log.warning("%s: epochs from %d on run on %s; the earlier ones ran on %s", run_dir,
+                        state["epoch"] + 1, device.type, devices[-1]["device"])
+            devices.append({"from_epoch": state["epoch"] + 1, "device": device.type})
 
     metrics_csv = run_dir / "metrics.csv"
     from torch.utils.tensorboard import SummaryWriter
@@ -195,7 +204,8 @@ def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
         "timing": {"train_seconds": round(state["seconds"], 3), "epochs": epochs,
                    "best_epoch": state["best_epoch"],
                    "seconds_to_best": round(state["seconds_to_best"], 3),
-                   "seconds_per_epoch": round(state["seconds"] / max(epochs, 1), 3)},
+                   "seconds_per_epoch": round(state["seconds"] / max(epochs, 1), 3),
+                   "devices": state["devices"]},
     }
 
 

@@ -3,7 +3,8 @@
 The folder (``<runs_dir>/<dataset>-<backbone>-<fusion>[-<adapter>]-<loss>-s<seed>-<key>``) holds
 ``config.yaml``, ``log.txt``, ``metrics.csv``, ``best.pt``, ``checkpoint.pt``, ``test_ranks.csv``
 and ``results.json``. It is filled as ``<name>.partial`` and renamed when finished; an
-interrupted run resumes from its checkpoint when the same command is run again.
+interrupted run resumes from its checkpoint when the same command is run again, or, with
+``finish_on``, on another device than the one it started on (say a GPU lease ended).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from recxplore.cache import Artifact, artifact_key, home_dir, write_json_atomic
 from recxplore.config import Config
 from recxplore.data.dataset import Dataset
 from recxplore.data.prepare import prepare
+from recxplore.errors import ConfigError
 from recxplore.text.items import text_fields
 from recxplore.train.loop import device_type, fit, resolve_device
 
@@ -150,20 +152,32 @@ def run_artifact(cfg: Config, progress: bool = True
     return Artifact(runs_dir(cfg), "", name), ds, inputs, data_art.key
 
 
-def train_run(cfg: Config, progress: bool = True, fresh: bool = False) -> dict[str, Any]:
-    """Prepare the data, train and evaluate; reuse a finished identical run unless ``fresh``."""
+def train_run(cfg: Config, progress: bool = True, fresh: bool = False,
+              finish_on: Optional[str] = None) -> dict[str, Any]:
+    """Prepare the data, train and evaluate; reuse a finished identical run unless ``fresh``.
+
+    ``finish_on`` (a device) trains the remaining epochs of an unfinished run there rather than
+    on ``train.device``; the run keeps its key and folder, and its results record the device of
+    each epoch. It only finishes runs: one with no checkpoint is an error, not a fresh start
+    under a key that names another device."""
     art, ds, inputs, dataset_key = run_artifact(cfg, progress)
     with art.lock():  # a parallel sweep needing the same run waits, then reuses it
         if art.done and not fresh:
             results = json.loads((art.path / "results.json").read_text(encoding="utf-8"))
             results["run_dir"] = str(art.path)  # where it is now: a home can be moved or copied
             return results
-        return _train(cfg, ds, inputs, art, dataset_key, fresh, progress)
+        if finish_on is not None and (fresh or not (art.partial / "checkpoint.pt").is_file()):
+            raise ConfigError([f"--finish-on {finish_on}: {art.partial} has no checkpoint to "
+                               f"finish; start this run on train.device={cfg.train.device} "
+                               f"(without --finish-on)"])
+        return _train(cfg, ds, inputs, art, dataset_key, fresh, progress, finish_on)
 
 
 def _train(cfg: Config, ds: Dataset, inputs: ItemInputs, art: Artifact, dataset_key: str,
-           fresh: bool, progress: bool) -> dict[str, Any]:
-    resolve_device(cfg.train.device, "train.device")  # before a run folder is made
+           fresh: bool, progress: bool, finish_on: Optional[str] = None) -> dict[str, Any]:
+    # before a run folder is made
+    device = (resolve_device(finish_on, "--finish-on") if finish_on is not None
+              else resolve_device(cfg.train.device, "train.device"))
     folder = art.begin(fresh=fresh)
     (folder / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
     handler = logging.FileHandler(folder / "log.txt", encoding="utf-8")
@@ -175,7 +189,7 @@ def _train(cfg: Config, ds: Dataset, inputs: ItemInputs, art: Artifact, dataset_
     try:
         model = build_model(cfg, ds, inputs)
         started = time.perf_counter()
-        outcome = fit(model, ds, cfg, folder, progress=progress)
+        outcome = fit(model, ds, cfg, folder, progress=progress, device=device)
         outcome["timing"]["wall_seconds"] = round(time.perf_counter() - started, 3)
     finally:
         root.removeHandler(handler)
