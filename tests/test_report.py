@@ -29,6 +29,7 @@ def test_report_from_a_sweep(tiny_cfg, tmp_path, capsys):
     # the recorded command remakes this report, options included
     assert f"--out {tmp_path / 'out'} --baseline sasrec --title 'Two backbones'" in text
     assert "| sasrec (baseline) | 2 |" in text and " ± " in text and "**" in text
+    assert "Notes:" not in text  # nothing failed, nothing changed device
     rows = list(csv.DictReader(open(tmp_path / "out" / "table.csv")))
     gru = next(r for r in rows if r["cell"] == "gru4rec")
     assert gru["full NDCG@10 p"] != "" and float(gru["full NDCG@10 change"]) > -1
@@ -60,3 +61,24 @@ def test_a_copied_home_is_read_where_it_is_now(tiny_cfg, tmp_path):
         assert json.loads((folder / "results.json").read_text())["run_dir"] != run["run_dir"]
     out = write_report([r["run_dir"] for r in runs], tmp_path / "out", baseline="train.loss=ce")
     assert out["cells"] == ["train.loss=ce", "train.loss=bce"]
+
+
+def test_report_notes_failed_runs_and_runs_that_changed_device(tiny_cfg, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    (tmp_path / "base.yaml").write_text(config.dump(tiny_cfg.replace(**{"train.epochs": 1})))
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "n", "config": "base.yaml", "seeds": [1],
+                                    "cells": {"cpu": [], "gpu": ["train.device=cuda"]}}))
+    record = run_sweep(load_sweep(path), progress=False)
+    # as `--finish-on cpu` leaves a run that a GPU started
+    results_file = Path(record["runs"][0]["run_dir"]) / "results.json"
+    results = json.loads(results_file.read_text())
+    results["timing"]["devices"] = [{"from_epoch": 1, "device": "cuda"},
+                                    {"from_epoch": 2, "device": "cpu"}]
+    results_file.write_text(json.dumps(results))
+    write_report([record["path"]], tmp_path / "out")
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "- `gpu` seed 1: not in the tables (ConfigError: invalid configuration" in text
+    assert "- `cpu` seed 1: trained on cuda from epoch 1, cpu from epoch 2." in text

@@ -188,6 +188,27 @@ def _selection(cells: dict[str, list[dict[str, Any]]], assembled: list[list[str]
     return lines
 
 
+def _caveats(paths: list[Path], cells: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """What the tables leave out or mix: a sweep's runs that failed or did not finish, and runs
+    that changed device part way (``--finish-on``), which no uninterrupted run repeats exactly."""
+    notes = []
+    for path in map(Path, paths):
+        if (path / "sweep.json").is_file():
+            record = json.loads((path / "sweep.json").read_text(encoding="utf-8"))
+            for run in record["runs"]:
+                if run["status"] != "ok":
+                    why = run.get("error", "").splitlines()[0] if run.get("error") else "failed"
+                    notes.append(f"- `{run['cell']}` seed {run['seed']}: not in the tables "
+                                 f"({why}).")
+    for label, runs in cells.items():
+        for r in runs:
+            devices = r.get("timing", {}).get("devices", [])
+            if len(devices) > 1:
+                parts = ", ".join(f"{d['device']} from epoch {d['from_epoch']}" for d in devices)
+                notes.append(f"- `{label}` seed {r['seed']}: trained on {parts}.")
+    return ["Notes:", "", *notes, ""] if notes else []
+
+
 def write_report(paths: list[Path], out: Path, baseline: Optional[str] = None,
                  title: Optional[str] = None, command: Optional[str] = None) -> dict[str, Any]:
     cells, sweep_baseline, assembled = collect(paths)
@@ -211,7 +232,7 @@ def write_report(paths: list[Path], out: Path, baseline: Optional[str] = None,
             + (f" Δ = relative change of the mean against `{baseline}`; p = paired t-test over "
                f"(seed, user) pairs of per-user NDCG@10." if baseline else ""), "", table, "",
             "![NDCG@10](ndcg10.png)", ""]
-    text += _selection(cells, assembled)
+    text += _selection(cells, assembled) + _caveats(paths, cells)
     if command:
         text += ["Made by:", "", "```bash", command, "```", ""]
     (out / "report.md").write_text("\n".join(text), encoding="utf-8")
