@@ -4,6 +4,8 @@
 # then rewrite each suite's sweep.json there from the cache (the remote paths are meaningless
 # here; a run that did not finish remotely is recorded as failed, not retrained).
 #   scripts/remote/unpack.sh FOLDER SUITE...
+# To finish such runs here from their checkpoints, on the CPU:
+#   recxplore sweep configs/paper/SUITE.yaml train.device=cuda paths.home=HOME_GPU --finish-on cpu
 set -euo pipefail
 from=$1; shift
 home=${HOME_GPU:-$HOME/.cache/recxplore-gpu}
