@@ -82,3 +82,14 @@ def test_report_notes_failed_runs_and_runs_that_changed_device(tiny_cfg, tmp_pat
     text = (tmp_path / "out" / "report.md").read_text()
     assert "- `gpu` seed 1: not in the tables (ConfigError: invalid configuration" in text
     assert "- `cpu` seed 1: trained on cuda from epoch 1, cpu from epoch 2." in text
+
+
+def test_a_p_value_that_underflows_is_not_printed_as_zero():
+    from recxplore.report import summary_table
+
+    row = {"cell": "c", "seeds": 1, "full NDCG@10 change": -0.5, "full NDCG@10 p": 0.0,
+           "sampled NDCG@10 change": -0.3, "sampled NDCG@10 p": 2.5e-7}
+    row.update({f"{p} {m}": 0.1 for p in ("full", "sampled")
+                for m in ("HR@5", "HR@10", "NDCG@5", "NDCG@10")})
+    table = summary_table([row], baseline="b")
+    assert "| < 1e-300 |" in table and "| 2.5e-07 |" in table and "| 0 |" not in table

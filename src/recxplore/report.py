@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import statistics
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Optional
@@ -129,6 +130,11 @@ def summarise(cells: dict[str, list[dict[str, Any]]], baseline: Optional[str]
     return rows
 
 
+def _p_text(pv: float) -> str:
+    # scipy returns 0.0 once a p-value underflows a double; it is tiny, not zero
+    return "< 1e-300" if pv < 1e-300 else f"{pv:.3g}"
+
+
 def summary_table(rows: list[dict[str, Any]], baseline: Optional[str]) -> str:
     cols = [f"{p} {m}" for p in PROTOCOLS for m in METRICS]
     best = {c: max(r[c] for r in rows) for c in cols}
@@ -145,7 +151,7 @@ def summary_table(rows: list[dict[str, Any]], baseline: Optional[str]) -> str:
             for p in PROTOCOLS:
                 change, pv = r.get(f"{p} NDCG@10 change"), r.get(f"{p} NDCG@10 p")
                 cells.append(f"{change:+.1%}" if change is not None else "")
-                cells.append(f"{pv:.3g}" if pv is not None else "")
+                cells.append(_p_text(pv) if pv is not None else "")
         out.append(cells)
     return markdown(head, out)
 
@@ -156,7 +162,10 @@ def figure(rows: list[dict[str, Any]], path: Path, title: str, baseline: Optiona
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(max(6, 0.6 * len(rows) + 3) * 2 / 1.5, 3.6))
+    width = max(6, 0.6 * len(rows) + 3) * 2 / 1.5
+    # a long title wraps within the figure rather than running off its edges
+    title = textwrap.fill(title, width=int(width * 9))
+    fig, axes = plt.subplots(1, 2, figsize=(width, 3.6 + 0.25 * title.count("\n")))
     labels = [r["cell"] for r in rows]
     for ax, p in zip(axes, PROTOCOLS):
         colours = ["tab:gray" if lab == baseline else "tab:blue" for lab in labels]
