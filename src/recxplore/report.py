@@ -51,11 +51,14 @@ def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect(paths: list[Path]
-            ) -> tuple[dict[str, list[dict[str, Any]]], Optional[str], list[list[str]]]:
-    """cell label -> results of its seeds (in order met), a sweep's baseline if any, and the
-    overrides each one-module-at-a-time sweep assembled from its winners."""
+            ) -> tuple[dict[str, list[dict[str, Any]]], Optional[str], list[list[str]],
+                       list[dict[str, Any]]]:
+    """cell label -> results of its seeds (in order met), a sweep's baseline if any, the
+    overrides each one-module-at-a-time sweep assembled from its winners, and the sweeps' runs
+    that failed or did not finish."""
     cells: dict[str, list[dict[str, Any]]] = defaultdict(list)
     loose: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     baseline = None
     assembled: list[list[str]] = []
     for path in map(Path, paths):
@@ -67,6 +70,8 @@ def collect(paths: list[Path]
             for run in record["runs"]:
                 if run["status"] == "ok":
                     cells[run["cell"]].append(_results(Path(run["run_dir"])))
+                else:
+                    failed.append(run)
         else:
             loose.append(_results(path))
     if loose:
@@ -79,7 +84,7 @@ def collect(paths: list[Path]
             cells[label].append(r)
     if not cells:
         raise ReportError(f"no finished runs in {', '.join(map(str, paths))}")
-    return dict(cells), baseline, assembled
+    return dict(cells), baseline, assembled, failed
 
 
 def per_user_ndcg(run_dir: str, protocol: str, k: int = 10) -> dict[int, float]:
@@ -197,18 +202,13 @@ def _selection(cells: dict[str, list[dict[str, Any]]], assembled: list[list[str]
     return lines
 
 
-def _caveats(paths: list[Path], cells: dict[str, list[dict[str, Any]]]) -> list[str]:
+def _caveats(failed: list[dict[str, Any]], cells: dict[str, list[dict[str, Any]]]) -> list[str]:
     """What the tables leave out or mix: a sweep's runs that failed or did not finish, and runs
     that changed device part way (``--finish-on``), which no uninterrupted run repeats exactly."""
     notes = []
-    for path in map(Path, paths):
-        if (path / "sweep.json").is_file():
-            record = json.loads((path / "sweep.json").read_text(encoding="utf-8"))
-            for run in record["runs"]:
-                if run["status"] != "ok":
-                    why = run.get("error", "").splitlines()[0] if run.get("error") else "failed"
-                    notes.append(f"- `{run['cell']}` seed {run['seed']}: not in the tables "
-                                 f"({why}).")
+    for run in failed:
+        why = run["error"].splitlines()[0] if run.get("error") else "failed"
+        notes.append(f"- `{run['cell']}` seed {run['seed']}: not in the tables ({why}).")
     for label, runs in cells.items():
         for r in runs:
             devices = r.get("timing", {}).get("devices", [])
@@ -220,7 +220,7 @@ def _caveats(paths: list[Path], cells: dict[str, list[dict[str, Any]]]) -> list[
 
 def write_report(paths: list[Path], out: Path, baseline: Optional[str] = None,
                  title: Optional[str] = None, command: Optional[str] = None) -> dict[str, Any]:
-    cells, sweep_baseline, assembled = collect(paths)
+    cells, sweep_baseline, assembled, failed = collect(paths)
     baseline = baseline or sweep_baseline
     if baseline is not None and baseline not in cells:
         raise ReportError(f"--baseline {baseline!r}: not a cell; cells are {', '.join(cells)}")
@@ -241,7 +241,7 @@ def write_report(paths: list[Path], out: Path, baseline: Optional[str] = None,
             + (f" Δ = relative change of the mean against `{baseline}`; p = paired t-test over "
                f"(seed, user) pairs of per-user NDCG@10." if baseline else ""), "", table, "",
             "![NDCG@10](ndcg10.png)", ""]
-    text += _selection(cells, assembled) + _caveats(paths, cells)
+    text += _selection(cells, assembled) + _caveats(failed, cells)
     if command:
         text += ["Made by:", "", "```bash", command, "```", ""]
     (out / "report.md").write_text("\n".join(text), encoding="utf-8")

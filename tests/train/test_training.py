@@ -55,13 +55,13 @@ def _interrupt_part_way(cfg, monkeypatch):
     n_windows = 30  # tiny users are shorter than max_len + 1 -> one window each
     steps_per_epoch = -(-n_windows // cfg.train.batch_size)
 
-    def dies_in_epoch_three(windows):
+    def dies_part_way(windows):
         calls["n"] += 1
         if calls["n"] == 2 * steps_per_epoch + 2:
             raise KeyboardInterrupt
         return real(windows)
 
-    monkeypatch.setattr(loop, "causal_batch", dies_in_epoch_three)
+    monkeypatch.setattr(loop, "causal_batch", dies_part_way)
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, progress=False)
     monkeypatch.setattr(loop, "causal_batch", real)
@@ -91,11 +91,9 @@ def test_a_run_started_on_a_gpu_is_finished_on_the_cpu_under_its_own_key(tiny_cf
     # checkpoint is made as old as those that did not record their devices.
     gpu = cpu.replace(**{"train.device": "cuda"})
     art = run_artifact(gpu, progress=False)[0]
-    _interrupt_part_way(cpu.replace(**{"paths.runs_dir": str(art.path.parent / "tmp")}),
-                              monkeypatch)
-    (art.path.parent / "tmp").rename(art.path.parent / "moved")
-    (art.path.parent / "moved" / run_artifact(cpu, progress=False)[0].partial.name).rename(
-        art.partial)
+    elsewhere = cpu.replace(**{"paths.runs_dir": str(art.path.parent / "elsewhere")})
+    _interrupt_part_way(elsewhere, monkeypatch)
+    run_artifact(elsewhere, progress=False)[0].partial.rename(art.partial)
     ckpt = torch.load(art.partial / "checkpoint.pt", weights_only=False)
     del ckpt["state"]["devices"]
     switch = ckpt["state"]["epoch"] + 1
