@@ -25,7 +25,7 @@ import torch
 from recxplore import config
 from recxplore.cache import home_dir
 from recxplore.data.prepare import prepare
-from recxplore.extract import models
+from recxplore.llm import models
 from recxplore.extract.encode import encode, tokenize
 from recxplore.text.items import item_texts
 
@@ -67,7 +67,7 @@ def main() -> None:
     report["peak_bf16_gflops"] = matmul_peak(torch.bfloat16) / 1e9
 
     fp32 = models.load("smollm2-135m", models_dir=models_dir, dtype="float32")
-    ids = tokenize(fp32, texts, pooling="mean", eol_template="{text}")
+    ids = tokenize(fp32, texts)
     tokens = sum(len(x) for x in ids)
     params = sum(p.numel() for p in fp32.model.parameters())
     non_embedding = params - fp32.model.get_input_embeddings().weight.numel()

@@ -21,7 +21,7 @@ import json
 import tempfile
 
 from recxplore import config
-from recxplore.train.run import train_run
+from recxplore.pipeline import train
 
 RECBOLE_ML100K = {"NDCG@10": 0.0636, "HR@10": 0.1326, "seconds_to_best": 3900.0}
 ML1M_TARGET = 0.18
@@ -53,7 +53,7 @@ def main() -> None:
             continue
         cfg = config.load(None, overrides + ["train.loss=ce", f"train.seed={args.seed}",
                                              f"paths.home={home}"])
-        results = train_run(cfg, progress=False, fresh=not args.resume)
+        results = train(cfg, progress=False, fresh=not args.resume)
         test, timing = results["metrics"]["test"]["full"], results["timing"]
         row = {"dataset": name, "NDCG@10": test["NDCG@10"], "HR@10": test["HR@10"],
                "train_seconds": timing["train_seconds"], "epochs": timing["epochs"],

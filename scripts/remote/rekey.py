@@ -14,14 +14,14 @@ from pathlib import Path
 
 from recxplore import config
 from recxplore.cache import MANIFEST, write_json_atomic
-from recxplore.train.run import run_artifact
+from recxplore.pipeline import run_folder
 
 home = Path(sys.argv[1]).expanduser()
 done = [p.parent for p in (home / "runs").glob(f"*/{MANIFEST}")]
 renamed = dropped = 0
 for folder in sorted(done, key=lambda p: ("-id-" not in p.name, p.name)):
     cfg = config.load(folder / "config.yaml", [f"paths.home={home}", "paths.runs_dir=null"])
-    art = run_artifact(cfg, progress=False)[0]
+    art = run_folder(cfg, progress=False)
     if art.path == folder:
         continue
     if (art.path / MANIFEST).is_file():

@@ -23,6 +23,7 @@ try:
 except ImportError:  # Windows: no advisory locks; concurrent sweeps then need disjoint cells
     fcntl = None
 
+from recxplore.config import Section, key_settings
 from recxplore.errors import ArtifactError
 
 MANIFEST = "manifest.json"
@@ -36,8 +37,14 @@ def home_dir(configured: Optional[str] = None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "recxplore"
 
 
-def artifact_key(stage: str, config: Any, inputs: tuple[str, ...] = ()) -> str:
-    """Hash of the stage name, its resolved config and the keys of its inputs."""
+def stage_key(stage: str, config: Any, inputs: tuple[str, ...] = ()) -> str:
+    """The cache key of every stage's output: a hash of the stage name, the settings that can
+    change the output and the keys of its inputs. A config section (alone, or as a value of a
+    mapping) counts by its ``key_settings``: what is marked ``key=False`` never moves a key."""
+    if isinstance(config, Section):
+        config = key_settings(config)
+    elif isinstance(config, dict):
+        config = {k: key_settings(v) if isinstance(v, Section) else v for k, v in config.items()}
     blob = json.dumps({"stage": stage, "config": config, "inputs": list(inputs)},
                       sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]

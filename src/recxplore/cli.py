@@ -103,10 +103,10 @@ def cmd_text(args: argparse.Namespace) -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
-    from recxplore.extract.stage import extract_features
+    from recxplore.pipeline import features
 
     cfg = _load_config(args)
-    _, summary = extract_features(cfg, progress=not args.no_progress, fresh=args.fresh)
+    summary = features(cfg, progress=not args.no_progress, fresh=args.fresh)[3].to_dict()
     human = "\n".join(f"{k:<18} {v}" for k, v in summary.items())
     _emit(args, summary, human)
 
@@ -114,14 +114,15 @@ def cmd_extract(args: argparse.Namespace) -> None:
 def cmd_tune(args: argparse.Namespace) -> None:
     import time
 
-    from recxplore.tune.stage import tune_chain
+    from recxplore.pipeline import tune
 
     cfg = _load_config(args)
     if not cfg.tune.stages:
         raise config_mod.ConfigError(["tune.stages: empty, so there is nothing to tune; e.g. "
                                       "tune.stages=[cpt,sft] (the paper's best) or [scft]"])
     started = time.perf_counter()
-    folders, _, trained = tune_chain(cfg, progress=not args.no_progress, fresh=args.fresh)
+    chain = tune(cfg, progress=not args.no_progress, fresh=args.fresh)
+    folders, trained = chain.folders, chain.trained
     out = {"path": str(folders[-1]), "stages": cfg.tune.stages,
            "adapters": [str(f) for f in folders], "trained": trained,
            "seconds": round(time.perf_counter() - started, 3)}
@@ -131,10 +132,10 @@ def cmd_tune(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from recxplore.pipeline import train
     from recxplore.tables import results_table
-    from recxplore.train.run import train_run
 
-    results = train_run(_load_config(args), progress=not args.no_progress, fresh=args.fresh,
+    results = train(_load_config(args), progress=not args.no_progress, fresh=args.fresh,
                         finish_on=args.finish_on)
     _emit(args, results, f"{results_table([results])}\nrun folder: {results['run_dir']}")
 
@@ -149,10 +150,10 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
+    from recxplore.pipeline import train as train_one
     from recxplore.sweep import load_sweep, run_sweep
-    from recxplore.train.run import train_run
 
-    train = functools.partial(train_run, finish_on=args.finish_on) if args.finish_on else None
+    train = functools.partial(train_one, finish_on=args.finish_on) if args.finish_on else None
     record = run_sweep(load_sweep(args.file, args.overrides), progress=not args.no_progress,
                        train=train, jobs=args.jobs)
     failed = [r for r in record["runs"] if r["status"] != "ok"]
@@ -257,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("train", "sweep"):
         sub.choices[name].add_argument(
             "--finish-on", metavar="DEVICE", help="finish unfinished runs from their checkpoints "
-            "on DEVICE (e.g. cpu after a GPU lease ended) instead of train.device; they keep "
+            "on DEVICE (e.g. cpu, for runs started on a GPU machine) instead of train.device; they keep "
             "their keys and results.json lists each epoch's device; a run without a checkpoint "
             "fails rather than starting there")
 

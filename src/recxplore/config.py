@@ -2,6 +2,12 @@
 
 Every problem (unknown key, wrong type, value out of range, cross-field conflict) is collected
 and reported at once in a ``ConfigError``, so a user fixes a config in one pass.
+
+A field that chooses a component (``adapt.adapter``, ``model.backbone``...) names its registry;
+the choices, their help and the component's own settings come from there. A component's
+settings are written flat in its section, ``<component>_<setting>`` (``adapt.moe_experts``).
+A field whose value cannot change a result (threads, progress, where files live) says so once,
+with ``key=False``; ``key_settings`` is the one place that reads the mark.
 """
 
 from __future__ import annotations
@@ -11,25 +17,65 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Optional, Union
 
 import yaml
 
+from recxplore import registry
 from recxplore.errors import ConfigError
+from recxplore.registry import Registry
+
+# In the cache key: always (True), never (False), or when the predicate on the section holds.
+KeyRule = Union[bool, Callable[[Any], bool]]
 
 
-def _opt(default: Any, help: str, **extra: Any) -> Any:
-    """A dataclass field with a one-line help text (shown by ``recxplore config --help``)."""
+def option(default: Any, help: str, key: KeyRule = True, **bounds: Any) -> Any:
+    """A dataclass field with a one-line help text (shown by ``recxplore config``), whether it
+    can change a result (``key``), and numeric bounds (``ge``, ``gt``, ``le``, ``lt``)."""
+    meta = {"help": help, "key": key, **bounds}
     if isinstance(default, list):
-        return field(default_factory=lambda d=default: list(d), metadata={"help": help, **extra})
-    return field(default=default, metadata={"help": help, **extra})
+        return field(default_factory=lambda d=default: list(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def choice(table: Registry[Any], default: Any, help: str, key: KeyRule = True) -> Any:
+    """A field whose value is a name (or a list of names) registered in ``table``."""
+    meta = {"help": help, "key": key, "registry": table}
+    if isinstance(default, list):
+        return field(default_factory=lambda d=default: list(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+_opt = option
 
 
 @dataclass(frozen=True, kw_only=True)
-class DataConfig:
+class Section:
+    """Base of every section: holds the settings of the components its choice fields name."""
+
+    components: dict[str, Any] = field(default_factory=dict, repr=False,
+                                       metadata={"internal": True})
+
+    def __post_init__(self) -> None:
+        # Every component with settings has them, given or default, so equal configs compare
+        # equal however they were made.
+        filled = {entry.name: self.components.get(entry.name) or entry.config()
+                  for table in _tables(type(self)) for entry in table.entries() if entry.config}
+        object.__setattr__(self, "components", filled)
+
+    def options(self, name: str) -> Any:
+        """The settings of component ``name`` (its config dataclass)."""
+        if name not in self.components:
+            raise KeyError(f"{type(self).__name__}: no component {name!r} with settings")
+        return self.components[name]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig(Section):
     name: str = _opt("ml-100k", "dataset: ml-100k, ml-1m, amazon2014:<Cat>, amazon2018:<Cat>, "
                      "amazon2023:<Cat>, steam, yelp, atomic:<name>")
-    data_dir: Optional[str] = _opt(None, "folder with the raw files (default: $RECXPLORE_HOME/raw)")
+    data_dir: Optional[str] = _opt(None, "folder with the raw files (default: $RECXPLORE_HOME/raw)",
+                                   key=False)  # the files' own signature is in the key
     source_file: Literal["auto", "reviews", "ratings", "core5"] = _opt(
         "auto", "Amazon 2014/2018: which interaction file to read; auto picks the first present "
         "of 5-core reviews, full reviews, ratings CSV")
@@ -45,8 +91,12 @@ class DataConfig:
                             "(3 = a train, a validation and a test item)", ge=1)
 
 
+def _rewrites(text: Any) -> bool:
+    return bool(text.rewrite != "none")
+
+
 @dataclass(frozen=True, kw_only=True)
-class TextConfig:
+class TextConfig(Section):
     template: Literal["flatten"] = _opt("flatten", "how attributes become text: flatten = every "
                                         "attribute concatenated (the paper's best)")
     style: Literal["sentence", "kv"] = _opt(
@@ -62,43 +112,48 @@ class TextConfig:
         "none; keywords = a short keyword list; summary = one or two sentences; expansion = "
         "the attributes plus world knowledge about the item")
     rewrite_join: Literal["replace", "append"] = _opt(
-        "replace", "the rewritten text replaces the flattened text, or is appended to it")
+        "replace", "the rewritten text replaces the flattened text, or is appended to it",
+        key=_rewrites)
     rewrite_max_chars: int = _opt(400, "characters kept of a rewritten text (cut at a word)",
-                                  ge=1)
+                                  key=_rewrites, ge=1)
 
 
 @dataclass(frozen=True, kw_only=True)
-class GenerateConfig:
+class GenerateConfig(Section):
     model: str = _opt("smollm2-135m", "instruction LLM that rewrites texts: a packaged alias, a "
                       "local folder, a hub id, or `http` for an OpenAI-compatible endpoint")
     max_new_tokens: int = _opt(64, "most tokens generated per item", ge=1)
     temperature: float = _opt(0.0, "sampling temperature (0 = greedy)", ge=0.0)
-    seed: int = _opt(0, "sampling seed (with temperature > 0)")
-    batch_size: int = _opt(16, "local: prompts per generate call (left padded)", ge=1)
+    seed: int = _opt(0, "sampling seed (with temperature > 0)",
+                     key=lambda g: g.temperature > 0)
+    batch_size: int = _opt(16, "local: prompts per generate call (left padded)", key=False, ge=1)
     dtype: Literal["float32", "bfloat16", "float16"] = _opt("float32", "local: precision")
-    device: str = _opt("auto", "local: auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
+    device: str = _opt("auto", "local: auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
+                       key=False)
     base_url: Optional[str] = _opt(None, "http: the endpoint root, e.g. http://localhost:8000/v1 "
                                    "(vLLM, llama.cpp server) or https://api.openai.com/v1")
     api_model: Optional[str] = _opt(None, "http: the model name sent, e.g. gpt-4o")
     api_key_env: str = _opt("OPENAI_API_KEY", "http: environment variable holding the API key "
-                            "(read at run time; never logged or written to disk)")
-    concurrency: int = _opt(4, "http: requests in flight at once", ge=1)
-    timeout: float = _opt(60.0, "http: seconds before a request is abandoned and retried", gt=0.0)
+                            "(read at run time; never logged or written to disk)", key=False)
+    concurrency: int = _opt(4, "http: requests in flight at once", key=False, ge=1)
+    timeout: float = _opt(60.0, "http: seconds before a request is abandoned and retried",
+                          key=False, gt=0.0)
     retries: int = _opt(4, "retries per item after a timeout, 429, 5xx or malformed reply "
-                        "(backoff doubles from 1 s; a 429's Retry-After is honoured)", ge=0)
+                        "(backoff doubles from 1 s; a 429's Retry-After is honoured)",
+                        key=False, ge=0)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.model == "http" and not (self.base_url and self.api_model):
             raise ConfigError(["generate.model=http: needs generate.base_url and "
                                "generate.api_model"])
 
 
 @dataclass(frozen=True, kw_only=True)
-class TuneConfig:
-    stages: list[Literal["cpt", "sft", "scft"]] = _opt(
-        [], "LoRA stages before extraction, in order: [] = frozen LLM; cpt = continued "
-        "pre-training on the item texts (masked LM for encoders); sft = question answering on "
-        "training data; scft = supervised contrastive fine-tuning; [cpt, sft] = the paper's best")
+class TuneConfig(Section):
+    stages: list[str] = choice(
+        registry.OBJECTIVES, [], "LoRA stages before extraction, in order ([] = frozen LLM; "
+        "[cpt, sft] = the paper's best); each stage's key chains the one before it", key=False)
     lora_r: int = _opt(8, "LoRA rank", ge=1)
     lora_alpha: float = _opt(32, "LoRA scaling numerator (alpha / r scales the update)", gt=0.0)
     lora_dropout: float = _opt(0.1, "dropout on the LoRA input", ge=0.0, lt=1.0)
@@ -119,35 +174,24 @@ class TuneConfig:
     dtype: Literal["float32", "bfloat16"] = _opt(
         "float32", "compute precision: bfloat16 autocast where the hardware has it")
     gradient_checkpointing: bool = _opt(False, "recompute activations in the backward pass "
-                                        "(less memory, ~30% slower)")
+                                        "(less memory, ~30% slower)", key=False)
     seed: int = _opt(0, "seed for LoRA initialisation, example order, masks and dropout")
     save_every: int = _opt(25, "checkpoint every this many steps (an interrupted stage resumes "
-                           "from the last one)", ge=1)
+                           "from the last one)", key=False, ge=1)
     merge: bool = _opt(True, "merge the adapters into the weights before extraction (the "
-                       "embeddings are the same either way; merged is faster)")
+                       "embeddings are the same either way; merged is faster)", key=False)
     adapter: Optional[str] = _opt(None, "a LoRA adapter folder saved by `recxplore tune` (e.g. "
-                                  "tuned on another machine), applied before tune.stages")
-    cpt_mlm_prob: float = _opt(0.15, "cpt on an encoder: share of tokens masked", gt=0.0, lt=1.0)
-    sft_tasks: list[Literal["attribute", "next_item"]] = _opt(
-        ["attribute", "next_item"], "sft question types: attribute = an attribute of an item "
-        "given its other attributes; next_item = the next training item given recent ones")
-    sft_history: int = _opt(5, "sft next_item: recent training items named in the question",
-                            ge=1)
-    sft_per_user: int = _opt(2, "sft next_item: questions per user, from the end of the "
-                             "training sequence backwards", ge=1)
-    scft_drop: float = _opt(0.4, "scft: share of attributes dropped from each view", ge=0.0,
-                            lt=1.0)
-    scft_temperature: float = _opt(0.05, "scft: initial temperature of the InfoNCE (learned)",
-                                   gt=0.0)
-    device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
-    threads: int = _opt(0, "torch CPU threads (0: torch's default)", ge=0)
+                                  "tuned on another machine), applied before tune.stages; "
+                                  "keys use its checksum", key=False)
+    device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
+                       key=False)
+    threads: int = _opt(0, "torch CPU threads (0: torch's default)", key=False, ge=0)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         problems = []
         if len(set(self.stages)) != len(self.stages):
             problems.append(f"tune.stages: each stage at most once; got {self.stages}")
-        if not self.sft_tasks:
-            problems.append("tune.sft_tasks: needs at least one of attribute, next_item")
         if self.target_modules is not None and not self.target_modules:
             problems.append("tune.target_modules: an empty list wraps nothing; use null for the "
                             "default projections")
@@ -156,51 +200,40 @@ class TuneConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ExtractConfig:
+class ExtractConfig(Section):
     model: str = _opt("smollm2-135m", "extractor: a packaged alias (smollm2-135m, minilm-l6, "
                       "tfidf-svd), a Hugging Face hub id, a local model folder or a .gguf file")
-    pooling: Literal["mean", "last", "max", "first", "eol"] = _opt(
-        "mean", "token aggregation: mean over non-pad tokens, last non-pad token, max, first "
-        "token (CLS for encoders), eol = PromptEOL prompt then last token")
+    pooling: str = choice(registry.POOLINGS, "mean", "token aggregation over non-pad tokens")
     layer: int = _opt(-1, "hidden layer pooled: -1 = the last (after the final norm), k = the "
                       "output of block k (1-based), 0 = the input embeddings")
     dtype: Literal["float32", "bfloat16", "float16"] = _opt(
         "float32", "compute precision (float16 only on GPU); stored embeddings are float32")
-    device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
+    device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
+                       key=False)
     batch_size: int = _opt(32, "texts per forward pass (texts are sorted by length)", ge=1)
     max_tokens: Optional[int] = _opt(None, "longest tokenised text allowed (null: the model's "
                                      "context, at most 512)", ge=1)
     truncate: bool = _opt(False, "cut texts longer than max_tokens instead of refusing them")
     padding_side: Literal["right", "left"] = _opt("right", "where batches are padded")
-    eol_template: str = _opt('This item: "{text}" means in one word:"',
-                             "PromptEOL wrapper used by pooling=eol; must contain {text}")
     static_dim: int = _opt(256, "tfidf-svd: output dimension of the truncated SVD", ge=2)
     shard_size: int = _opt(1024, "rows per store shard (item-index ranges; the unit of resuming)",
                            ge=1)
-    offline: bool = _opt(True, "never download: hub ids must already be in the local HF cache")
-    trust_remote_code: bool = _opt(False, "allow a hub model's own Python code to run")
+    offline: bool = _opt(True, "never download: hub ids must already be in the local HF cache",
+                         key=False)
+    trust_remote_code: bool = _opt(False, "allow a hub model's own Python code to run", key=False)
 
     def __post_init__(self) -> None:
-        problems = []
-        if "{text}" not in self.eol_template:
-            problems.append(f"extract.eol_template: must contain {{text}}; got "
-                            f"{self.eol_template!r}")
+        super().__post_init__()
         if self.layer < -1:
-            problems.append(f"extract.layer: must be -1 (last) or >= 0; got {self.layer}")
-        if problems:
-            raise ConfigError(problems)
+            raise ConfigError([f"extract.layer: must be -1 (last) or >= 0; got {self.layer}"])
 
 
 @dataclass(frozen=True, kw_only=True)
-class AdaptConfig:
-    fusion: Literal["id", "replace", "concat", "add", "align"] = _opt(
-        "id", "item representation: id = ID embeddings only (no text, no LLM); replace = adapted "
-        "LLM features only (the paper's best with moe); concat = [ID; features] projected back; "
-        "add = ID + features; align = features, aligned to a frozen ID table pretrained by an "
-        "ID-only run (LLMEmb)")
-    adapter: Literal["linear", "mlp", "moe", "pq"] = _opt(
-        "moe", "features -> hidden size: linear, mlp (two layers), moe (UniSRec mixture of "
-        "whitening experts, the paper's best), pq (VQ-Rec: OPQ codes + learned code embeddings)")
+class AdaptConfig(Section):
+    fusion: str = choice(registry.FUSIONS, "id", "how item vectors are made from IDs and "
+                         "adapted LLM features (id = ID embeddings only: no text, no LLM)")
+    adapter: str = choice(registry.ADAPTERS, "moe", "features -> hidden size, trained with the "
+                          "backbone")
     pca: Optional[float] = _opt(
         256, "PCA before the adapter: >= 1 keeps that many components (capped at the feature "
         "size), in (0, 1) keeps that share of variance, null = no PCA")
@@ -208,26 +241,19 @@ class AdaptConfig:
     pca_fit: Literal["all", "train"] = _opt(
         "all", "fit PCA on all items (the paper's practice) or only on items in training "
         "sequences")
-    mlp_hidden: int = _opt(256, "mlp: hidden width", ge=1)
-    mlp_activation: Literal["gelu", "relu", "tanh"] = _opt("gelu", "mlp: activation")
-    moe_experts: int = _opt(8, "moe: number of experts", ge=1)
-    moe_noise: bool = _opt(True, "moe: Gaussian gate noise during training")
-    pq_subvectors: int = _opt(32, "pq: sub-vectors per item (must divide the feature size)",
-                              ge=1)
     adapter_dropout: float = _opt(0.2, "dropout on the features before the adapter", ge=0.0,
                                   lt=1.0)
-    align_weight: float = _opt(0.01, "align: weight of the alignment loss", ge=0.0)
-    align_temperature: float = _opt(2.0, "align: temperature of the alignment InfoNCE", gt=0.0)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.pca is not None and (self.pca <= 0 or (self.pca > 1 and self.pca != int(self.pca))):
             raise ConfigError([f"adapt.pca: must be a whole number >= 1, a share in (0, 1), or "
                                f"null; got {self.pca}"])
 
 
 @dataclass(frozen=True, kw_only=True)
-class ModelConfig:
-    backbone: str = _opt("sasrec", "sequential model: sasrec, gru4rec, bert4rec")
+class ModelConfig(Section):
+    backbone: str = choice(registry.BACKBONES, "sasrec", "sequential model")
     hidden: int = _opt(64, "hidden size of item vectors and the backbone", ge=1)
     layers: int = _opt(2, "transformer blocks (sasrec, bert4rec) or GRU layers (gru4rec)", ge=1)
     heads: int = _opt(2, "attention heads (sasrec, bert4rec); must divide hidden", ge=1)
@@ -238,16 +264,15 @@ class ModelConfig:
                             gt=0.0, lt=1.0)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.backbone in ("sasrec", "bert4rec") and self.hidden % self.heads:
             raise ConfigError([f"model.heads: must divide model.hidden={self.hidden} for "
                                f"{self.backbone}; got {self.heads}"])
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    loss: Literal["ce", "bce", "sampled"] = _opt(
-        "ce", "ce = softmax over all items; bce = one random negative per position (the paper); "
-        "sampled = softmax over num_negatives shared uniform negatives")
+class TrainConfig(Section):
+    loss: str = choice(registry.LOSSES, "ce", "next-item loss")
     num_negatives: Optional[int] = _opt(
         None, "negatives per position for bce (default 1) or per batch for sampled (default 256)",
         ge=1)
@@ -260,31 +285,33 @@ class TrainConfig:
     select_metric: str = _opt("NDCG@10", "validation metric (full ranking) used for model "
                               "selection and early stopping")
     seed: int = _opt(42, "seed for initialisation, shuffling, negatives and dropout")
-    device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
-    threads: int = _opt(0, "torch CPU threads (0: torch's default)", ge=0)
+    device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N; run keys "
+                       "name a device other than the CPU", key=False)
+    threads: int = _opt(0, "torch CPU threads (0: torch's default)", key=False, ge=0)
     grad_clip: Optional[float] = _opt(None, "clip the gradient norm to this value", gt=0.0)
 
 
 @dataclass(frozen=True, kw_only=True)
-class EvalConfig:
+class EvalConfig(Section):
     ks: list[int] = _opt([5, 10, 20], "cut-offs K for HR@K, NDCG@K and MRR@K")
     sampled_negatives: int = _opt(100, "uniform negatives per user for sampled ranking "
                                   "(excluding the user's items)", ge=1)
     mask_history: bool = _opt(True, "full ranking: exclude items already in the input sequence "
                               "(never the target), as RecBole does")
-    batch_size: int = _opt(512, "users scored per evaluation batch", ge=1)
+    batch_size: int = _opt(512, "users scored per evaluation batch", key=False, ge=1)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         bad = [k for k in self.ks if not isinstance(k, int) or k < 1]
         if not self.ks or bad:
             raise ConfigError([f"eval.ks: must be a non-empty list of integers >= 1; got {self.ks}"])
 
 
 @dataclass(frozen=True, kw_only=True)
-class PathsConfig:
+class PathsConfig(Section):
     home: Optional[str] = _opt(None, "root of caches and runs (default: $RECXPLORE_HOME or "
-                               "~/.cache/recxplore)")
-    runs_dir: Optional[str] = _opt(None, "where run folders go (default: <home>/runs)")
+                               "~/.cache/recxplore)", key=False)
+    runs_dir: Optional[str] = _opt(None, "where run folders go (default: <home>/runs)", key=False)
 
 
 SECTIONS: dict[str, type] = {
@@ -315,7 +342,7 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+        return {name: section_dict(getattr(self, name)) for name in SECTIONS}
 
     def replace(self, **overrides: Any) -> "Config":
         """A validated copy with dotted overrides: ``cfg.replace(**{"train.seed": 43})``."""
@@ -324,6 +351,67 @@ class Config:
             section, _, key = dotted.partition(".")
             raw.setdefault(section, {})[key] = value
         return from_dict(raw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections as mappings, and what of them a cache key sees
+
+
+def _own_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+
+
+def _tables(cls: type) -> list[Registry[Any]]:
+    return [f.metadata["registry"] for f in _own_fields(cls) if "registry" in f.metadata]
+
+
+def component_fields(cls: type) -> dict[str, tuple[str, dataclasses.Field[Any]]]:
+    """``<component>_<setting>`` -> (component, field) for every component a section's choice
+    fields can name."""
+    out = {}
+    for table in _tables(cls):
+        for entry in table.entries():
+            for f in dataclasses.fields(entry.config) if entry.config else ():
+                out[f"{entry.name}_{f.name}"] = (entry.name, f)
+    return out
+
+
+def section_dict(section: Section, keyed: bool = False) -> dict[str, Any]:
+    """The section as a flat mapping (own fields, then each component's settings); with
+    ``keyed``, only what can change a result, as cache keys see it."""
+    out: dict[str, Any] = {}
+    for f in _own_fields(type(section)):
+        if not keyed or _in_key(f, section):
+            out[f.name] = _plain(getattr(section, f.name))
+    for flat, (name, f) in component_fields(type(section)).items():
+        settings = section.options(name)
+        if not keyed or _in_key(f, settings):
+            out[flat] = _plain(getattr(settings, f.name))
+    return out
+
+
+def key_settings(section: Section) -> dict[str, Any]:
+    """The settings of ``section`` that can change a result: the one reader of ``key=``."""
+    return section_dict(section, keyed=True)
+
+
+def neutral_keys() -> set[tuple[str, str]]:
+    """(section, key) of every setting marked ``key=False``: what cannot change a result."""
+    out = set()
+    for name, cls in SECTIONS.items():
+        out |= {(name, f.name) for f in _own_fields(cls) if f.metadata.get("key") is False}
+        out |= {(name, flat) for flat, (_, f) in component_fields(cls).items()
+                if f.metadata.get("key") is False}
+    return out
+
+
+def _in_key(f: dataclasses.Field[Any], owner: Any) -> bool:
+    rule = f.metadata.get("key", True)
+    return bool(rule(owner)) if callable(rule) else bool(rule)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,40 +476,65 @@ def _range_problem(key: str, value: Any, meta: dict[str, Any]) -> Optional[str]:
     return None
 
 
-def _build_section(name: str, cls: type, values: Any, problems: list[str]) -> Any:
-    if values is None:
-        values = {}
-    if not isinstance(values, dict):
-        problems.append(f"{name}: must be a mapping of keys to values; got {values!r}")
-        return None
+def _check_values(prefix: str, cls: type, values: dict[str, Any], problems: list[str]
+                  ) -> Optional[Any]:
+    """``cls(**values)`` after type and range checks; None (with problems added) if any fail."""
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in _own_fields(cls)}
     kwargs: dict[str, Any] = {}
-    ok_section = True
+    ok = True
     for key, value in values.items():
-        if key not in fields:
-            problems.append(f"{name}.{key}: unknown key; valid keys are "
-                            f"{', '.join(sorted(fields))}")
-            ok_section = False
+        ok_value, converted = _coerce(value, hints[key])
+        if not ok_value:
+            problems.append(f"{prefix}{key}: must be {_type_name(hints[key])}; got {value!r}")
+            ok = False
             continue
-        ok, converted = _coerce(value, hints[key])
-        if not ok:
-            problems.append(f"{name}.{key}: must be {_type_name(hints[key])}; got {value!r}")
-            ok_section = False
-            continue
-        rng = _range_problem(f"{name}.{key}", converted, dict(fields[key].metadata))
-        if rng:
-            problems.append(rng)
-            ok_section = False
+        problem = _range_problem(f"{prefix}{key}", converted, dict(fields[key].metadata))
+        if problem:
+            problems.append(problem)
+            ok = False
             continue
         kwargs[key] = _like_default(converted, fields[key].default)
-    if not ok_section:
+    if not ok:
         return None
     try:
         return cls(**kwargs)
     except ConfigError as err:  # cross-field checks in __post_init__
         problems.extend(err.problems)
         return None
+
+
+def _build_section(name: str, cls: type, values: Any, problems: list[str]) -> Any:
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        problems.append(f"{name}: must be a mapping of keys to values; got {values!r}")
+        return None
+    own = {f.name for f in _own_fields(cls)}
+    routed = component_fields(cls)
+    mine: dict[str, Any] = {}
+    theirs: dict[str, dict[str, Any]] = {}
+    ok = True
+    for key, value in values.items():
+        if key in own:
+            mine[key] = value
+        elif key in routed:
+            component, f = routed[key]
+            theirs.setdefault(component, {})[f.name] = value
+        else:
+            problems.append(f"{name}.{key}: unknown key; valid keys are "
+                            f"{', '.join(sorted(own | set(routed)))}")
+            ok = False
+    components: dict[str, Any] = {}
+    for component, given in theirs.items():
+        settings_cls = next(t.entry(component).config for t in _tables(cls) if component in t)
+        built = _check_values(f"{name}.{component}_", settings_cls, given, problems)
+        ok = ok and built is not None
+        components[component] = built
+    section = _check_values(f"{name}.", cls, mine, problems)
+    if not ok or section is None:
+        return None
+    return dataclasses.replace(section, components=components) if components else section
 
 
 def _like_default(value: Any, default: Any) -> Any:
@@ -439,29 +552,49 @@ def _like_default(value: Any, default: Any) -> Any:
 
 
 def _check_names(raw: dict[str, Any], problems: list[str]) -> None:
-    """Registry names, checked on the raw values so they show even when a section has errors.
-    Registries are imported lazily so that config.py stays import-light."""
-    from recxplore.backbones import BACKBONES
-    from recxplore.data.sources import known_dataset_problem
+    """Registry names, checked on the raw values so they show even when a section has errors."""
 
     def value(section: str, key: str) -> Any:
         given = raw.get(section) if isinstance(raw.get(section), dict) else {}
         return given.get(key, getattr(SECTIONS[section](), key))
 
-    backbone = value("model", "backbone")
-    if isinstance(backbone, str) and backbone not in BACKBONES:
-        problems.append(f"model.backbone: unknown backbone; valid names are "
-                        f"{', '.join(sorted(BACKBONES))}; got {backbone!r}")
+    for section, cls in SECTIONS.items():
+        for f in _own_fields(cls):
+            table = f.metadata.get("registry")
+            given = value(section, f.name) if table is not None else None
+            names = given if isinstance(given, list) else [given]
+            for name in names:
+                if isinstance(name, str) and name not in table:
+                    problems.append(f"{section}.{f.name}: unknown {table.kind}; valid names are "
+                                    f"{', '.join(table)}; got {name!r}")
+                elif table is not None and not isinstance(name, str):
+                    problems.append(f"{section}.{f.name}: must be a {table.kind} name "
+                                    f"({', '.join(table)}); got {name!r}")
     name = value("data", "name")
-    problem = known_dataset_problem(name) if isinstance(name, str) else None
+    problem = dataset_name_problem(name) if isinstance(name, str) else None
     if problem:
         problems.append(f"data.name: {problem}")
 
 
-def _check_cross_sections(cfg: Config, problems: list[str]) -> None:
-    from recxplore.extract.models import STATIC_ALIASES
+def dataset_name_problem(name: str) -> Optional[str]:
+    """None if ``name`` is a registered family with the argument it needs, else what is wrong."""
+    family, _, argument = name.partition(":")
+    if family not in registry.DATASETS:
+        examples = ", ".join(e.build.example for e in registry.DATASETS.entries())
+        return f"unknown dataset {name!r}; valid forms are {examples}"
+    source = registry.DATASETS[family]
+    if source.needs_argument and not argument:
+        return f"{family} needs a name after a colon, e.g. {source.example}; got {name!r}"
+    if not source.needs_argument and argument:
+        return f"{family} takes no ':' argument; got {name!r}"
+    return None
 
-    if (cfg.tune.stages or cfg.tune.adapter) and cfg.extract.model in STATIC_ALIASES:
+
+STATIC_EXTRACTORS = ("tfidf-svd",)  # extractors that are not neural networks
+
+
+def _check_cross_sections(cfg: Config, problems: list[str]) -> None:
+    if (cfg.tune.stages or cfg.tune.adapter) and cfg.extract.model in STATIC_EXTRACTORS:
         problems.append(f"tune.stages: extract.model={cfg.extract.model!r} is not a neural "
                         f"network and cannot be tuned; use [] or a transformers extractor")
     if cfg.train.loss == "ce" and cfg.train.num_negatives is not None:
@@ -544,14 +677,34 @@ def dump(cfg: Config) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
 
 
+def _field_line(key: str, tp: Any, f: dataclasses.Field[Any], default: Any) -> str:
+    table = f.metadata.get("registry")
+    kind = _type_name(tp)
+    if table is not None:
+        names = "one of " + ", ".join(repr(n) for n in table)
+        kind = f"a list, each {names}" if typing.get_origin(tp) is list else names
+    return f"  {key} ({kind}, default {default!r}): {f.metadata.get('help', '')}"
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+
+
 def describe() -> str:
-    """Every section and key with its type, default and help, for ``--help``-style output."""
+    """Every section and key with its type, default and help, for ``--help``-style output; a
+    choice lists its registered names, and each component's settings follow it."""
     lines = []
     for name, cls in SECTIONS.items():
         lines.append(f"{name}:")
         hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            lines.append(f"  {f.name} ({_type_name(hints[f.name])}, default {default!r}): "
-                         f"{f.metadata.get('help', '')}")
+        for f in _own_fields(cls):
+            lines.append(_field_line(f.name, hints[f.name], f, _default(f)))
+            table = f.metadata.get("registry")
+            for entry in table.entries() if table is not None else ():
+                lines.append(f"    {entry.name}: {entry.help}")
+                settings = entry.config
+                for sf in dataclasses.fields(settings) if settings else ():
+                    lines.append("  " + _field_line(f"{entry.name}_{sf.name}",
+                                                    typing.get_type_hints(settings)[sf.name],
+                                                    sf, _default(sf)))
     return "\n".join(lines)

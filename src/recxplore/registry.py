@@ -1,39 +1,85 @@
-"""Name -> builder tables. Each defining module registers its entries explicitly."""
+"""Name -> component tables. A component is declared once, in its own file, by one call:
+
+    ADAPTERS.register("moe", build_moe, MoEConfig, help="UniSRec mixture of whitening experts")
+
+An entry holds the name, the builder, and the component's own settings (a frozen dataclass, or
+None when it has none). Config choices, their help and their settings come from here, so no
+other list of names exists. Each field of a component's settings appears in its config
+section as ``<name>_<field>`` (``adapt.moe_experts``), which keeps configs flat and readable.
+
+The tables are declared here, in the core, so that the config can read them without importing
+the components' packages at import time; each table names the one package whose files
+register its entries, and imports that package the first time it is read.
+"""
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Iterator, Optional, TypeVar
 
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    name: str
+    build: T
+    config: Optional[type] = None  # the component's own settings (a frozen dataclass)
+    help: str = ""
+    requires: frozenset[str] = field(default_factory=frozenset)  # item inputs it needs
+
+
 class Registry(Generic[T]):
-    """A lowercase, unique name -> object table whose lookup errors list the valid names."""
+    """A lowercase, unique name -> entry table whose lookup errors list the valid names."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, package: str):
         self.kind = kind
-        self._entries: dict[str, T] = {}
+        self.package = package  # the package whose modules register this table's entries
+        self._entries: dict[str, Entry[T]] = {}
+        self._loaded = False
 
-    def register(self, name: str, entry: T) -> T:
+    def register(self, name: str, build: T, config: Optional[type] = None, help: str = "",
+                 requires: tuple[str, ...] = ()) -> T:
         if name != name.lower() or name in self._entries:
             raise ValueError(f"{self.kind} name {name!r} must be lowercase and unique")
-        self._entries[name] = entry
-        return entry
+        self._entries[name] = Entry(name, build, config, help, frozenset(requires))
+        return build
+
+    def _load(self) -> dict[str, Entry[T]]:
+        if not self._loaded:
+            self._loaded = True
+            importlib.import_module(self.package)
+        return self._entries
+
+    def entry(self, name: str) -> Entry[T]:
+        entries = self._load()
+        if name not in entries:
+            raise KeyError(f"unknown {self.kind} {name!r}; valid names are "
+                           f"{', '.join(sorted(entries))}")
+        return entries[name]
 
     def __getitem__(self, name: str) -> T:
-        try:
-            return self._entries[name]
-        except KeyError:
-            raise KeyError(f"unknown {self.kind} {name!r}; valid names are "
-                           f"{', '.join(sorted(self._entries))}") from None
+        return self.entry(name).build
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._load()
 
-    def __iter__(self):
-        return iter(sorted(self._entries))
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._load()))
 
-    def items(self):
-        return sorted(self._entries.items())
+    def entries(self) -> list[Entry[T]]:
+        return [entry for _, entry in sorted(self._load().items())]
+
+    def items(self) -> list[tuple[str, T]]:
+        return [(e.name, e.build) for e in self.entries()]
 
 
+# Every table of swappable components, with the package that fills it.
+DATASETS: Registry[Any] = Registry("dataset family", "recxplore.data.sources")
+POOLINGS: Registry[Callable[..., Any]] = Registry("pooling", "recxplore.extract.pooling")
+OBJECTIVES: Registry[Callable[..., Any]] = Registry("tuning objective", "recxplore.tune.objectives")
+ADAPTERS: Registry[Callable[..., Any]] = Registry("adapter", "recxplore.adapt.adapters")
+FUSIONS: Registry[Callable[..., Any]] = Registry("fusion", "recxplore.adapt.fusions")
+BACKBONES: Registry[Callable[..., Any]] = Registry("backbone", "recxplore.backbones")
+LOSSES: Registry[Callable[..., Any]] = Registry("loss", "recxplore.train.losses")

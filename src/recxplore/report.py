@@ -19,12 +19,13 @@ from typing import Any, Optional
 
 import numpy as np
 
+from recxplore.config import neutral_keys
 from recxplore.errors import RecxploreError
 from recxplore.tables import COLUMNS as METRICS, markdown
 
 PROTOCOLS = ("full", "sampled")
-IGNORED = {("train", "seed"), ("train", "device"), ("train", "threads"), ("paths", "home"),
-           ("paths", "runs_dir"), ("tune", "threads"), ("tune", "device")}
+# Settings that cannot tell cells apart: seeds, and what cannot change a result.
+IGNORED = {("train", "seed")} | neutral_keys()
 
 
 UNUSED_BY_ID = ("text", "generate", "tune", "extract", "adapt")

@@ -19,7 +19,7 @@ modules:                       # ... and/or the paper's method: vary one module 
   adapter: {adapt.adapter: [linear, moe]}    # winner on validation, then run them together
 ```
 
-Every run goes through ``train_run``'s cache, so a rerun never retrains a finished run; a run
+Every run goes through the pipeline's cache, so a rerun never retrains a finished run; a run
 that fails is recorded in ``sweep.json`` with its error and the sweep goes on. Overrides given
 on the command line (``recxplore sweep FILE train.device=cuda``) apply to every cell after
 ``set``. ``--jobs N`` trains N runs at once in separate processes (each with ``train.threads``
@@ -144,7 +144,7 @@ def _train_one(sweep: Sweep, overrides: list[str], seed: int, progress: bool,
     """One (cell, seed) as an entry of ``sweep.json`` plus its results (None when it failed).
     Module-level so that worker processes can run it."""
     if train is None:
-        from recxplore.train.run import train_run as train
+        from recxplore.pipeline import train
     entry: dict[str, Any] = {"overrides": overrides}
     try:
         results = train(sweep.config(overrides, seed), progress=progress)

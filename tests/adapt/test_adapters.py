@@ -2,22 +2,35 @@ import numpy as np
 import pytest
 import torch
 
-from recxplore.adapt.adapters import ADAPTERS, MoEAdapter
-from recxplore.adapt.fusion import FeatureEmbedder
+from recxplore import config
+from recxplore.adapt.adapters.moe import MoEAdapter
+from recxplore.adapt.inputs import ItemInputs
 from recxplore.adapt.reduce import pca_transform
 from recxplore.config import AdaptConfig
+from recxplore.registry import ADAPTERS, FUSIONS
+from recxplore.train.run import build_item_embedder
+
+FEATURE_FUSIONS = [f for f in FUSIONS if "features" in FUSIONS.entry(f).requires]
 
 
 def make(adapter, fusion, rows=12, d=8, hidden=4):
     torch.manual_seed(0)
     features = torch.randn(rows, d)
-    codes = torch.randint(0, 256, (rows, 2))
-    built = ADAPTERS[adapter](d, hidden, AdaptConfig(mlp_hidden=6, moe_experts=3), codes)
-    id_table = torch.randn(rows, hidden) if fusion == "align" else None
-    return FeatureEmbedder(features, built, hidden, fusion, 0.0, id_table, 0.5, 1.0), features
+    inputs = ItemInputs(features=features.numpy(),
+                        codes=torch.randint(0, 256, (rows, 2)).numpy(),
+                        id_table=torch.randn(rows, hidden).numpy())
+    cfg = config.load(None, [f"adapt.adapter={adapter}", f"adapt.fusion={fusion}",
+                             "adapt.mlp_hidden=6", "adapt.moe_experts=3", "adapt.align_weight=0.5",
+                             "adapt.align_temperature=1.0", "adapt.adapter_dropout=0.0",
+                             f"model.hidden={hidden}"])
+    return build_item_embedder(cfg, rows - 1, inputs), features
 
 
-@pytest.mark.parametrize("fusion", ["replace", "concat", "add", "align"])
+def test_every_fusion_but_id_reads_features():
+    assert FEATURE_FUSIONS == ["add", "align", "concat", "replace"]
+
+
+@pytest.mark.parametrize("fusion", FEATURE_FUSIONS)
 @pytest.mark.parametrize("adapter", list(ADAPTERS))
 def test_shapes_padding_and_gradients(adapter, fusion):
     emb, features = make(adapter, fusion)

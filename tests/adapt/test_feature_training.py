@@ -4,11 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from recxplore.adapt.adapters import ADAPTERS
-from recxplore.backbones import BACKBONES
-from recxplore.train.run import train_run
+from recxplore.registry import ADAPTERS
+from recxplore.registry import BACKBONES
+from recxplore.pipeline import train
 
-FUSIONS = ["replace", "concat", "add", "align"]
+from recxplore.registry import FUSIONS as REGISTERED_FUSIONS
+
+FUSIONS = [f for f in REGISTERED_FUSIONS if "features" in REGISTERED_FUSIONS.entry(f).requires]
 
 
 @pytest.fixture
@@ -31,14 +33,14 @@ def feature_cfg(tmp_path, make_atomic, home):
 def test_adapter_fusion_backbone(feature_cfg, adapter, fusion, backbone):
     cfg = feature_cfg.replace(**{"adapt.adapter": adapter, "adapt.fusion": fusion,
                                  "model.backbone": backbone})
-    results = train_run(cfg, progress=False)
+    results = train(cfg, progress=False)
     assert 0 <= results["metrics"]["test"]["full"]["NDCG@10"] <= 1
     assert f"-{fusion}-{adapter}-" in Path(results["run_dir"]).name
 
 
 def test_reduced_features_and_codes_are_cached(feature_cfg):
     cfg = feature_cfg.replace(**{"adapt.adapter": "pq", "adapt.fusion": "replace"})
-    train_run(cfg, progress=False)
+    train(cfg, progress=False)
     cache = Path(cfg.paths.home) / "cache"
     reduced = list((cache / "reduced").glob("*/manifest.json"))
     codes = list((cache / "pq-codes").glob("*/manifest.json"))
@@ -46,19 +48,19 @@ def test_reduced_features_and_codes_are_cached(feature_cfg):
     stamps = [p.stat().st_mtime_ns for p in reduced + codes]
     for shard in (cache / "embeddings").glob("*/shard-*"):
         shard.unlink()  # cached PCA features never read the store again
-    train_run(cfg.replace(**{"train.seed": 7}), progress=False)
+    train(cfg.replace(**{"train.seed": 7}), progress=False)
     assert [p.stat().st_mtime_ns for p in reduced + codes] == stamps
     with pytest.raises(Exception, match="missing or altered"):  # without PCA it reads the store
-        train_run(cfg.replace(**{"adapt.pca": None}), progress=False)
+        train(cfg.replace(**{"adapt.pca": None}), progress=False)
 
 
 def test_align_pretrains_the_id_table_once(feature_cfg):
     cfg = feature_cfg.replace(**{"adapt.adapter": "linear", "adapt.fusion": "align"})
-    train_run(cfg, progress=False)
+    train(cfg, progress=False)
     runs = Path(cfg.paths.home) / "runs"
     id_runs = [p for p in runs.iterdir() if "-id-" in p.name]
     assert len(id_runs) == 1
-    train_run(cfg.replace(**{"adapt.align_weight": 0.5}), progress=False)
+    train(cfg.replace(**{"adapt.align_weight": 0.5}), progress=False)
     assert [p for p in runs.iterdir() if "-id-" in p.name] == id_runs
 
 
@@ -69,13 +71,13 @@ def test_pq_needs_enough_items(tiny_cfg):
                               "extract.model": "tfidf-svd", "extract.static_dim": 8,
                               "adapt.pca": None, "adapt.pq_subvectors": 4})
     with pytest.raises(ConfigError, match="pq needs at least 256 items"):
-        train_run(cfg, progress=False)
+        train(cfg, progress=False)
 
 
 def test_features_equal_for_every_item_are_reported(feature_cfg, caplog):
     import numpy as np
 
-    from recxplore.train.run import _warn_if_constant
+    from recxplore.pipeline import _warn_if_constant
 
     first = feature_cfg.replace(**{"extract.pooling": "first"})
     same = np.zeros((6, 4), dtype=np.float32)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from recxplore.adapt.item_embedder import IDEmbedder
-from recxplore.backbones import BACKBONES
+from recxplore.registry import BACKBONES
 from recxplore.config import ModelConfig
 
 

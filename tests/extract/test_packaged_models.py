@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from recxplore.extract import models
+from recxplore.llm import models
 from recxplore.extract.encode import encode, tokenize
 
 TEXTS = ["The movie item has the following attributes: \n title is Toy Story; year is 1995; "
@@ -25,7 +25,7 @@ def _embed(name, models_dir):
     except metadata.PackageNotFoundError:
         pytest.skip(f"{WHEELS[name]} is not installed")
     loaded = models.load(name, models_dir=models_dir)
-    ids = tokenize(loaded, TEXTS, pooling="mean", eol_template="{text}")
+    ids = tokenize(loaded, TEXTS)
     return loaded, encode(loaded, ids, pooling="mean", layer=-1, batch_size=2,
                           padding_side="right", device=torch.device("cpu"))
 

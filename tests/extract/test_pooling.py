@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from recxplore.extract import models
+from recxplore.llm import models
 from recxplore.extract.encode import encode, tokenize
 
 TEXTS = ["title is Item number 3", "genres is genre1", "title is Item number 12 genres is genre0 "
@@ -27,7 +27,7 @@ def by_hand(hidden: torch.Tensor, pooling: str) -> np.ndarray:
 def test_batched_pooling_matches_one_text_at_a_time(tiny_llama, tmp_path, pooling, side):
     loaded = models.load(str(tiny_llama), models_dir=tmp_path)
     template = 'This item: "{text}" means in one word:"'
-    ids = tokenize(loaded, TEXTS, pooling=pooling, eol_template=template)
+    ids = tokenize(loaded, TEXTS, template=template if pooling == "eol" else "{text}")
     assert len({len(x) for x in ids}) > 1, "the texts must need padding"
     got = encode(loaded, ids, pooling=pooling, layer=-1, batch_size=4, padding_side=side,
                  device=torch.device("cpu"))
@@ -39,7 +39,7 @@ def test_batched_pooling_matches_one_text_at_a_time(tiny_llama, tmp_path, poolin
 
 def test_intermediate_layer(tiny_llama, tmp_path):
     loaded = models.load(str(tiny_llama), models_dir=tmp_path)
-    ids = tokenize(loaded, TEXTS[:2], pooling="mean", eol_template="{text}")
+    ids = tokenize(loaded, TEXTS[:2])
     got = encode(loaded, ids, pooling="mean", layer=1, batch_size=2, padding_side="right",
                  device=torch.device("cpu"))
     with torch.no_grad():

@@ -11,8 +11,15 @@ from recxplore.config import load
 from recxplore.data.prepare import prepare
 from recxplore.errors import ArtifactError
 from recxplore.extract import stage
-from recxplore.extract.models import ModelError
-from recxplore.extract.stage import ExtractError, extract_features
+from recxplore.llm.models import ModelError
+from recxplore.extract.stage import ExtractError
+from recxplore.pipeline import features
+
+
+def extract_features(cfg, progress=False):
+    """The store's folder and summary, as ``recxplore extract`` makes them."""
+    store = features(cfg, progress=progress)[3]
+    return store.path, store.to_dict()
 from recxplore.extract.store import open_store
 
 

@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from recxplore.train.losses import LOSSES, cross_entropy
+from recxplore.registry import LOSSES
+from recxplore.train.losses import cross_entropy
 
 
 def test_chunked_cross_entropy_matches_full_logits():

@@ -4,17 +4,17 @@ import json
 
 import pytest
 
-from recxplore.backbones import BACKBONES
+from recxplore.registry import BACKBONES
 from recxplore.train import batches
-from recxplore.train.losses import LOSSES
-from recxplore.train.run import train_run
+from recxplore.registry import LOSSES
+from recxplore.pipeline import train
 
 
 @pytest.mark.parametrize("loss", list(LOSSES))
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_every_backbone_trains_with_every_loss(tiny_cfg, backbone, loss):
     cfg = tiny_cfg.replace(**{"model.backbone": backbone, "train.loss": loss})
-    results = train_run(cfg, progress=False)
+    results = train(cfg, progress=False)
     test = results["metrics"]["test"]
     for protocol in ("full", "sampled"):
         for metric in ("HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR@10"):
@@ -23,7 +23,7 @@ def test_every_backbone_trains_with_every_loss(tiny_cfg, backbone, loss):
 
 
 def test_run_folder_contents_and_cache(tiny_cfg):
-    results = train_run(tiny_cfg, progress=False)
+    results = train(tiny_cfg, progress=False)
     from pathlib import Path
 
     folder = Path(results["run_dir"])
@@ -37,12 +37,12 @@ def test_run_folder_contents_and_cache(tiny_cfg):
 
     events = EventAccumulator(str(folder / "tensorboard")).Reload()
     assert len(events.Scalars("valid_full/NDCG@10")) == results["timing"]["epochs"]
-    assert train_run(tiny_cfg, progress=False) == results  # reused, not retrained
+    assert train(tiny_cfg, progress=False) == results  # reused, not retrained
 
 
 def test_seeded_runs_repeat_and_seeds_differ(tiny_cfg):
-    a = train_run(tiny_cfg, progress=False, fresh=True)
-    b = train_run(tiny_cfg, progress=False, fresh=True)
+    a = train(tiny_cfg, progress=False, fresh=True)
+    b = train(tiny_cfg, progress=False, fresh=True)
     assert a["metrics"] == b["metrics"]
 
 
@@ -63,16 +63,16 @@ def _interrupt_part_way(cfg, monkeypatch):
 
     monkeypatch.setattr(loop, "causal_batch", dies_part_way)
     with pytest.raises(KeyboardInterrupt):
-        train_run(cfg, progress=False)
+        train(cfg, progress=False)
     monkeypatch.setattr(loop, "causal_batch", real)
 
 
 def test_interrupted_run_resumes_to_the_same_result(tiny_cfg, monkeypatch):
     cfg = tiny_cfg.replace(**{"train.epochs": 4, "train.patience": 10})
-    reference = train_run(cfg.replace(**{"paths.runs_dir": str(tiny_cfg.paths.home) + "/ref"}),
+    reference = train(cfg.replace(**{"paths.runs_dir": str(tiny_cfg.paths.home) + "/ref"}),
                           progress=False)
     _interrupt_part_way(cfg, monkeypatch)
-    resumed = train_run(cfg, progress=False)
+    resumed = train(cfg, progress=False)
     assert resumed["metrics"] == reference["metrics"]
     assert resumed["timing"]["best_epoch"] == reference["timing"]["best_epoch"]
     assert resumed["timing"]["devices"] == [{"from_epoch": 1, "device": "cpu"}]
@@ -82,42 +82,42 @@ def test_a_run_started_on_a_gpu_is_finished_on_the_cpu_under_its_own_key(tiny_cf
                                                                          monkeypatch):
     import torch
 
-    from recxplore.train.run import run_artifact
+    from recxplore.pipeline import run_folder
 
     cpu = tiny_cfg.replace(**{"train.epochs": 4, "train.patience": 10, "train.device": "cpu"})
-    reference = train_run(cpu, progress=False)
-    # A GPU run's checkpoint part way, as a lease that ended leaves it: this machine
+    reference = train(cpu, progress=False)
+    # A GPU run stopped part way (its machine went away): this machine
     # has no GPU, so the CPU computes those epochs, filed under the CUDA run's key, and the
     # checkpoint is made as old as those that did not record their devices.
     gpu = cpu.replace(**{"train.device": "cuda"})
-    art = run_artifact(gpu, progress=False)[0]
+    art = run_folder(gpu, progress=False)
     elsewhere = cpu.replace(**{"paths.runs_dir": str(art.path.parent / "elsewhere")})
     _interrupt_part_way(elsewhere, monkeypatch)
-    run_artifact(elsewhere, progress=False)[0].partial.rename(art.partial)
+    run_folder(elsewhere, progress=False).partial.rename(art.partial)
     ckpt = torch.load(art.partial / "checkpoint.pt", weights_only=False)
     del ckpt["state"]["devices"]
     switch = ckpt["state"]["epoch"] + 1
     torch.save(ckpt, art.partial / "checkpoint.pt")
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    finished = train_run(gpu, progress=False, finish_on="cpu")
+    finished = train(gpu, progress=False, finish_on="cpu")
     assert finished["run_dir"] == str(art.path) and not art.partial.exists()
     assert finished["timing"]["devices"] == [{"from_epoch": 1, "device": "cuda"},
                                              {"from_epoch": switch, "device": "cpu"}]
     assert finished["metrics"] == reference["metrics"]  # every epoch ran on the CPU here
     assert f"epochs from {switch} on run on cpu; the earlier ones ran on cuda" in \
         (art.path / "log.txt").read_text()
-    assert train_run(gpu, progress=False)["run_dir"] == str(art.path)  # now read anywhere
+    assert train(gpu, progress=False)["run_dir"] == str(art.path)  # now read anywhere
 
 
 def test_finish_on_never_starts_a_run(tiny_cfg):
     from recxplore.errors import ConfigError
-    from recxplore.train.run import run_artifact
+    from recxplore.pipeline import run_folder
 
     with pytest.raises(ConfigError, match=r"--finish-on cpu: .* no checkpoint to finish; start "
                                           r"this run on train\.device=cuda"):
-        train_run(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False, finish_on="cpu")
-    art = run_artifact(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False)[0]
+        train(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False, finish_on="cpu")
+    art = run_folder(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False)
     assert not art.path.exists() and not art.partial.exists()
 
 
@@ -133,19 +133,19 @@ def test_no_user_long_enough_for_leave_one_out(tmp_path, home):
     cfg = config.load(None, ["data.name=atomic:short", f"data.data_dir={raw}", "data.filter=none",
                              "data.min_seq_len=1", f"paths.home={home}"])
     with pytest.raises(DataError, match="no user has the 3 interactions leave-one-out needs"):
-        train_run(cfg, progress=False)
+        train(cfg, progress=False)
 
 
 def test_a_gpu_run_is_not_the_cpu_run(tiny_cfg):
-    from recxplore.train.run import run_artifact
+    from recxplore.pipeline import run_folder
 
-    cpu = run_artifact(tiny_cfg.replace(**{"train.device": "cpu"}), progress=False)[0]
-    auto = run_artifact(tiny_cfg, progress=False)[0]
-    gpu = run_artifact(tiny_cfg.replace(**{"train.device": "cuda:0"}), progress=False)[0]
+    cpu = run_folder(tiny_cfg.replace(**{"train.device": "cpu"}), progress=False)
+    auto = run_folder(tiny_cfg, progress=False)
+    gpu = run_folder(tiny_cfg.replace(**{"train.device": "cuda:0"}), progress=False)
     import torch
 
     assert (cpu.path == auto.path) != torch.cuda.is_available() and gpu.path != cpu.path
-    assert run_artifact(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False)[0].path \
+    assert run_folder(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False).path \
         == gpu.path  # which card does not matter, the device type does
 
 
@@ -154,12 +154,12 @@ def test_cuda_on_a_machine_without_it_is_a_clear_error_before_any_run_folder(tin
     import torch
 
     from recxplore.errors import ConfigError
-    from recxplore.train.run import run_artifact
+    from recxplore.pipeline import run_folder
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cfg = tiny_cfg.replace(**{"train.device": "cuda"})
     with pytest.raises(ConfigError, match=r"train\.device=cuda: .* no CUDA device .* "
                                           r"train\.device=cpu"):
-        train_run(cfg, progress=False)
-    folder = run_artifact(cfg, progress=False)[0].path
+        train(cfg, progress=False)
+    folder = run_folder(cfg, progress=False).path
     assert not folder.exists() and not folder.with_name(folder.name + ".partial").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,12 +13,29 @@ from recxplore import config
 from recxplore.cache import home_dir
 from recxplore.data.prepare import prepare
 from recxplore.data.split import eval_set
-from recxplore.extract import models
 from recxplore.extract.encode import encode, tokenize
-from recxplore.extract.stage import extract_features
 from recxplore.extract.store import open_store
-from recxplore.tune import data, stage
-from recxplore.tune.lora import TuneError, apply_adapters
+from recxplore.llm import models
+from recxplore.llm.lora import TuneError, apply_adapters
+from recxplore.pipeline import features, tune
+from recxplore.registry import OBJECTIVES
+from recxplore.tune import stage
+from recxplore.tune.objectives.sft import sft_examples
+
+
+def examples(name, ds, cfg):
+    return OBJECTIVES[name].examples(ds, cfg, cfg.tune.options(name))
+
+
+def fix_examples(monkeypatch, name, fixed):
+    """Make objective ``name`` learn from ``fixed`` only (a repeated batch)."""
+    entry = OBJECTIVES.entry(name)
+    objective = dataclasses.replace(entry.build, examples=lambda ds, cfg, settings: fixed)
+    monkeypatch.setitem(OBJECTIVES._entries, name, dataclasses.replace(entry, build=objective))
+
+
+def store_path(cfg):
+    return features(cfg, progress=False)[3].path
 
 
 @pytest.fixture
@@ -29,20 +47,14 @@ def tune_cfg(tiny_cfg, tiny_llama):
 
 
 @pytest.mark.parametrize("name", ["cpt", "sft", "scft"])
-def test_each_objective_lowers_its_loss_on_a_fixed_batch(tune_cfg, tmp_path, name):
+def test_each_objective_lowers_its_loss_on_a_fixed_batch(tune_cfg, tmp_path, name, monkeypatch):
     """Many steps on one repeated batch: the objective must be learnable through LoRA alone."""
     cfg = tune_cfg.replace(**{"tune.steps": 25, "tune.batch_size": 4, "tune.lr": 2e-2,
                               "tune.lora_dropout": 0.0, "tune.scft_drop": 0.0})
     ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
-    fixed = stage.EXAMPLES[name](ds, cfg)[:4]
-    original = stage.EXAMPLES[name]
-    stage.EXAMPLES[name] = lambda ds, cfg: fixed
-    try:
-        source, identity = models.resolve(cfg.extract.model, tmp_path)
-        out = stage.train_stage(name, cfg, ds, source, identity, [], tmp_path / name,
-                                progress=False)
-    finally:
-        stage.EXAMPLES[name] = original
+    fix_examples(monkeypatch, name, examples(name, ds, cfg)[:4])
+    source, identity = models.resolve(cfg.extract.model, tmp_path)
+    out = stage.train_stage(name, cfg, ds, source, identity, [], tmp_path / name, progress=False)
     curve = np.loadtxt(tmp_path / name / "loss.csv", delimiter=",", skiprows=1)[:, 1]
     assert curve[-5:].mean() < 0.8 * curve[:3].mean(), (name, curve)
     assert (tmp_path / name / "adapter_model.safetensors").is_file()
@@ -50,19 +62,15 @@ def test_each_objective_lowers_its_loss_on_a_fixed_batch(tune_cfg, tmp_path, nam
     assert out["steps"] == 25
 
 
-def test_encoder_cpt_is_masked_lm_and_sft_is_refused(tune_cfg, tiny_bert, tmp_path):
+def test_encoder_cpt_is_masked_lm_and_sft_is_refused(tune_cfg, tiny_bert, tmp_path,
+                                                      monkeypatch):
     cfg = tune_cfg.replace(**{"extract.model": str(tiny_bert), "tune.steps": 25,
                               "tune.lr": 2e-2, "tune.lora_dropout": 0.0,
                               "tune.cpt_mlm_prob": 0.5})
     ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
     source, identity = models.resolve(cfg.extract.model, tmp_path)
-    fixed = data.cpt_examples(ds, cfg)[:4]
-    original = stage.EXAMPLES["cpt"]
-    stage.EXAMPLES["cpt"] = lambda ds, cfg: fixed
-    try:
-        out = stage.train_stage("cpt", cfg, ds, source, identity, [], tmp_path / "mlm", False)
-    finally:
-        stage.EXAMPLES["cpt"] = original
+    fix_examples(monkeypatch, "cpt", examples("cpt", ds, cfg)[:4])
+    out = stage.train_stage("cpt", cfg, ds, source, identity, [], tmp_path / "mlm", False)
     assert out["targets"] == ["dense", "key", "query", "value"]
     curve = np.loadtxt(tmp_path / "mlm" / "loss.csv", delimiter=",", skiprows=1)[:, 1]
     assert curve[-5:].mean() < 0.9 * curve[:3].mean(), curve  # masks differ step to step
@@ -91,7 +99,7 @@ def test_sft_data_holds_no_validation_or_test_item(tiny_dir, home, make_atomic):
     ds, _ = prepare(cfg.data, home)
     held = {int(t) for part in ("valid", "test") for t in eval_set(ds, part).targets}
     assert {ds.item_ids[i - 1][0] for i in held} == {"h"}  # the fixture did what it meant to
-    pairs = data.sft_examples(ds, cfg)
+    pairs = sft_examples(ds, cfg, cfg.tune.options("sft"))
     assert len(pairs) > len(users)  # both tasks contributed
     text = "\n".join(p + a for p, a in pairs)
     assert "Heldout" not in text and "secret" not in text
@@ -128,13 +136,13 @@ def test_interrupted_stage_resumes_to_the_same_adapter(tune_cfg, tmp_path, monke
 
 def test_chain_caches_stages_and_merged_equals_unmerged(tune_cfg, tmp_path):
     cfg = tune_cfg.replace(**{"tune.stages": ["cpt", "sft"]})
-    folders, keys, trained = stage.tune_chain(cfg, progress=False)
-    assert [t["stage"] for t in trained] == ["cpt", "sft"]
-    again, keys_again, trained_again = stage.tune_chain(cfg, progress=False)
-    assert keys_again == keys and trained_again == []  # both reused from the cache
-    only_cpt, cpt_keys, trained_cpt = stage.tune_chain(
-        cfg.replace(**{"tune.stages": ["cpt"]}), progress=False)
-    assert cpt_keys == keys[:1] and trained_cpt == []
+    chain = tune(cfg, progress=False)
+    folders, keys = chain.folders, chain.keys
+    assert [t["stage"] for t in chain.trained] == ["cpt", "sft"]
+    again = tune(cfg, progress=False)
+    assert again.keys == keys and again.trained == []  # both reused from the cache
+    only_cpt = tune(cfg.replace(**{"tune.stages": ["cpt"]}), progress=False)
+    assert only_cpt.keys == keys[:1] and only_cpt.trained == []
     manifest = json.loads((folders[1] / "manifest.json").read_text())
     assert manifest["stages"] == [folders[0].name, "sft"]
 
@@ -144,12 +152,11 @@ def test_chain_caches_stages_and_merged_equals_unmerged(tune_cfg, tmp_path):
     embeddings = {}
     for merge in (True, False):
         loaded = models.load(cfg.extract.model, models_dir=tmp_path)
-        frozen = encode(loaded, tokenize(loaded, texts, pooling="mean", eol_template="{text}"),
+        frozen = encode(loaded, tokenize(loaded, texts),
                         pooling="mean", layer=-1, batch_size=4, padding_side="right",
                         device=torch.device("cpu"))
         loaded.model = apply_adapters(loaded.model, folders, identity, merge=merge)
-        embeddings[merge] = encode(loaded, tokenize(loaded, texts, pooling="mean",
-                                                    eol_template="{text}"),
+        embeddings[merge] = encode(loaded, tokenize(loaded, texts),
                                    pooling="mean", layer=-1, batch_size=4,
                                    padding_side="right", device=torch.device("cpu"))
     np.testing.assert_allclose(embeddings[True], embeddings[False], atol=1e-5)
@@ -157,9 +164,9 @@ def test_chain_caches_stages_and_merged_equals_unmerged(tune_cfg, tmp_path):
 
 
 def test_extract_uses_the_tuned_adapters(tune_cfg):
-    frozen_path, _ = extract_features(tune_cfg, progress=False)
+    frozen_path = store_path(tune_cfg)
     tuned_cfg = tune_cfg.replace(**{"tune.stages": ["scft"]})
-    tuned_path, _ = extract_features(tuned_cfg, progress=False)
+    tuned_path = store_path(tuned_cfg)
     assert tuned_path != frozen_path
     ds, _ = prepare(tune_cfg.data, home_dir(tune_cfg.paths.home))
     frozen = open_store(frozen_path, ds).embeddings
@@ -167,29 +174,28 @@ def test_extract_uses_the_tuned_adapters(tune_cfg):
     assert frozen.shape == tuned.shape and not np.allclose(frozen, tuned)
     manifest = json.loads((tuned_path / "manifest.json").read_text())
     assert len(manifest["model_identity"]["adapters"]) == 1
-    unmerged, _ = extract_features(tuned_cfg.replace(**{"tune.merge": False}), progress=False)
+    unmerged = store_path(tuned_cfg.replace(**{"tune.merge": False}))
     assert unmerged == tuned_path  # merging is how, not what: the same store
 
 
 def test_bad_input_is_refused_before_training(tune_cfg, tmp_path, tiny_dir):
     with pytest.raises(TuneError, match=r"tune.target_modules: \['nope'\] not in the model"):
-        stage.tune_chain(tune_cfg.replace(**{"tune.stages": ["cpt"],
+        tune(tune_cfg.replace(**{"tune.stages": ["cpt"],
                                              "tune.target_modules": ["nope"]}), progress=False)
     with pytest.raises(config.ConfigError, match="tune.steps: must be >= 1"):
         tune_cfg.replace(**{"tune.steps": 0})
     with pytest.raises(TuneError, match="no sft examples"):
-        stage.tune_chain(tune_cfg.replace(**{"tune.stages": ["sft"], "text.attributes": ["x"]}),
+        tune(tune_cfg.replace(**{"tune.stages": ["sft"], "text.attributes": ["x"]}),
                          progress=False)
-    folders, _, _ = stage.tune_chain(tune_cfg.replace(**{"tune.stages": ["cpt"]}),
-                                     progress=False)
+    folders = tune(tune_cfg.replace(**{"tune.stages": ["cpt"]}), progress=False).folders
     from tests.conftest import TINY_CORPUS, build_tiny_llama
 
     other = build_tiny_llama(tmp_path / "other", TINY_CORPUS, seed=1)
     with pytest.raises(TuneError, match="was trained on base model"):
-        extract_features(tune_cfg.replace(**{"extract.model": str(other),
-                                             "tune.adapter": str(folders[0])}), progress=False)
+        store_path(tune_cfg.replace(**{"extract.model": str(other),
+                                       "tune.adapter": str(folders[0])}))
     with pytest.raises(TuneError, match="not an adapter saved by `recxplore tune`"):
-        stage.tune_chain(tune_cfg.replace(**{"tune.adapter": str(tiny_dir)}), progress=False)
+        tune(tune_cfg.replace(**{"tune.adapter": str(tiny_dir)}), progress=False)
 
 
 def test_static_extractor_cannot_be_tuned():

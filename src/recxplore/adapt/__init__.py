@@ -1,1 +1,1 @@
-"""Item representations consumed by the backbones (feature adaptation and ID fusion)."""
+"""Item representations consumed by the backbones: adapters, fusions, PCA and PQ codes."""

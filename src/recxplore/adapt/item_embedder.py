@@ -47,3 +47,43 @@ class IDEmbedder(ItemEmbedder):
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
         return self.table(items)
+
+
+INIT_STD = 0.02  # the ID table's initial scale
+
+
+class FeatureEmbedder(ItemEmbedder):
+    """Base of the fusions built on frozen LLM features: ``semantic()`` is the adapted features.
+
+    The feature buffer is frozen and not saved in checkpoints (it is rebuilt from the cache); it
+    is scaled by one scalar to unit mean variance so that adapters start in a sensible range.
+    The adapter's output is multiplied by a fixed gain chosen at construction so that the
+    initial item vectors have the ID table's scale (std 0.02): without it, adapted features
+    start ~50x larger than ID embeddings, the first logits saturate and training collapses to
+    near-uniform scores.
+    """
+
+    def __init__(self, features: torch.Tensor, adapter: nn.Module, hidden: int, dropout: float):
+        super().__init__(features.shape[0] - 1, hidden)
+        scale = features[1:].var(0).mean().sqrt().clamp(min=1e-8)
+        self.register_buffer("features", (features / scale).float(), persistent=False)
+        self.adapter = adapter
+        with torch.no_grad():
+            was_training = adapter.training
+            adapter.eval()
+            initial = adapter(self.features)[1:].std().clamp(min=1e-8)
+            adapter.train(was_training)
+        self.register_buffer("gain", INIT_STD / initial)
+        self.drop = nn.Dropout(dropout)
+
+    def semantic(self) -> torch.Tensor:  # (n_items + 1, hidden)
+        return self.adapter(self.drop(self.features)) * self.gain
+
+    def fuse(self, semantic: torch.Tensor) -> torch.Tensor:
+        """How the adapted features meet the IDs; the semantic vectors alone by default."""
+        return semantic
+
+    def all_items(self) -> torch.Tensor:  # (n_items + 1, hidden)
+        fused = self.fuse(self.semantic())
+        pad = torch.zeros_like(fused[:1])
+        return torch.cat([pad, fused[1:]], dim=0)  # padding maps to the zero vector

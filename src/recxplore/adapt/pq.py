@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from recxplore.cache import Artifact, artifact_key
+from recxplore.cache import Artifact, stage_key
 from recxplore.errors import ConfigError
 
 CODES = 256  # 8-bit codes: the VQ-Rec setting
@@ -40,7 +40,7 @@ def opq_codes(features: np.ndarray, subvectors: int, seed: int = 0) -> np.ndarra
 
 def cached_codes(features: np.ndarray, features_key: str, subvectors: int, cache_root
                  ) -> np.ndarray:
-    art = Artifact(cache_root, "pq-codes", artifact_key("pq", {"M": subvectors, "K": CODES},
+    art = Artifact(cache_root, "pq-codes", stage_key("pq", {"M": subvectors, "K": CODES},
                                                         (features_key,)))
     with art.lock():
         if art.done:

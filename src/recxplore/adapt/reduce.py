@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from recxplore.cache import Artifact, artifact_key
+from recxplore.cache import Artifact, stage_key
 from recxplore.config import AdaptConfig
 from recxplore.data.dataset import Dataset
 from recxplore.data.split import train_sequences
@@ -53,7 +53,7 @@ def reduced_features(load: Callable[[], np.ndarray], store_key: str, ds: Dataset
     if cfg.pca is None:
         return load(), store_key
     settings = pca_settings(cfg)
-    key = artifact_key("reduce", settings, (store_key, dataset_key))
+    key = stage_key("reduce", settings, (store_key, dataset_key))
     art = Artifact(cache_root, "reduced", key)
     with art.lock():
         if art.done:

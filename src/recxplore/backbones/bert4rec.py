@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 from recxplore.adapt.item_embedder import ItemEmbedder
+from recxplore.config import ModelConfig
+from recxplore.registry import BACKBONES
 from recxplore.backbones.transformer import TransformerBlock, attention_mask
 
 
@@ -46,3 +48,11 @@ class BERT4Rec(nn.Module):
         # Append [MASK] after the history (dropping the oldest item if full): (B, L) -> (B, D)
         mask = torch.full_like(seq[:, :1], self.mask_id)
         return self.forward(torch.cat([seq[:, 1:], mask], dim=1))[:, -1]
+
+
+def build_bert4rec(items: ItemEmbedder, m: ModelConfig) -> BERT4Rec:
+    return BERT4Rec(items, hidden=m.hidden, layers=m.layers, heads=m.heads, dropout=m.dropout,
+                    max_len=m.max_len)
+
+
+BACKBONES.register("bert4rec", build_bert4rec, help="bidirectional self-attention, masked-item training (Sun et al., 2019)")

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from recxplore.adapt.item_embedder import ItemEmbedder
+from recxplore.config import ModelConfig
+from recxplore.registry import BACKBONES
 
 
 class GRU4Rec(nn.Module):
@@ -32,3 +34,10 @@ class GRU4Rec(nn.Module):
 
     def user_vectors(self, seq: torch.Tensor) -> torch.Tensor:
         return self.forward(seq)[:, -1]  # (B, D)
+
+
+def build_gru4rec(items: ItemEmbedder, m: ModelConfig) -> GRU4Rec:
+    return GRU4Rec(items, hidden=m.hidden, layers=m.layers, dropout=m.dropout, max_len=m.max_len)
+
+
+BACKBONES.register("gru4rec", build_gru4rec, help="a GRU over the sequence (Hidasi et al., 2016)")

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from recxplore.adapt.item_embedder import ItemEmbedder
+from recxplore.config import ModelConfig
+from recxplore.registry import BACKBONES
 from recxplore.backbones.transformer import TransformerBlock, attention_mask
 
 
@@ -45,3 +47,11 @@ class SASRec(nn.Module):
     def user_vectors(self, seq: torch.Tensor) -> torch.Tensor:
         # seq: (B, L) left-padded histories -> (B, D)
         return self.forward(seq)[:, -1]
+
+
+def build_sasrec(items: ItemEmbedder, m: ModelConfig) -> SASRec:
+    return SASRec(items, hidden=m.hidden, layers=m.layers, heads=m.heads, dropout=m.dropout,
+                  max_len=m.max_len)
+
+
+BACKBONES.register("sasrec", build_sasrec, help="causal self-attention (Kang & McAuley, 2018)")

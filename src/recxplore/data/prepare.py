@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
-from recxplore.cache import Artifact, artifact_key
-from recxplore.config import DataConfig
+from recxplore.cache import Artifact, stage_key
+from recxplore.config import DataConfig, key_settings
 from recxplore.data.dataset import Dataset
 from recxplore.data.preprocess import preprocess
 from recxplore.data.sources import load_raw, locate
@@ -28,21 +27,24 @@ def _source_signature(files: list[Path]) -> list[list]:
 def prepare(cfg: DataConfig, home: Path, fresh: bool = False) -> tuple[Dataset, Artifact]:
     """Load the processed dataset from the cache, or build and publish it."""
     data_dir = raw_dir(cfg, home)
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "data_dir"}
+    settings = key_settings(cfg)  # where the raw files are is not; their signature is
     # The key needs the source files; finding them is cheap, reading them is not.
     files = locate(cfg.name, data_dir, cfg.source_file)
     if not files:
         load_raw(cfg.name, data_dir, cfg.source_file)  # raises the loader's "not found" message
-    key = artifact_key("dataset", {"settings": settings, "version": DATA_VERSION,
+    key = stage_key("dataset", {"settings": settings, "version": DATA_VERSION,
                                    "files": _source_signature(files)})
     art = Artifact(home / "cache", "dataset", key)
     if art.done and not fresh:
         return Dataset.load(art.path, cfg.name), art
-    raw = load_raw(cfg.name, data_dir, cfg.source_file)
-    log.info("preprocessing %s (%d raw interactions)", cfg.name, len(raw.users))
-    ds = preprocess(raw, cfg, cfg.name)
-    folder = art.begin(fresh=True)
-    ds.save(folder)
-    art.publish({"dataset": cfg.name, "settings": settings,
-                 "source_files": [str(p) for p in raw.files], "stats": ds.stats()})
+    with art.lock():  # two processes on an empty cache: one builds, the other waits and reads
+        if art.done and not fresh:
+            return Dataset.load(art.path, cfg.name), art
+        raw = load_raw(cfg.name, data_dir, cfg.source_file)
+        log.info("preprocessing %s (%d raw interactions)", cfg.name, len(raw.users))
+        ds = preprocess(raw, cfg, cfg.name)
+        folder = art.begin(fresh=True)
+        ds.save(folder)
+        art.publish({"dataset": cfg.name, "settings": settings,
+                     "source_files": [str(p) for p in raw.files], "stats": ds.stats()})
     return ds, art

@@ -14,14 +14,15 @@ import numpy as np
 import torch
 
 from recxplore.errors import ConfigError
-from recxplore.extract.models import LoadedModel
-from recxplore.extract.pooling import POOLINGS
+from recxplore.llm.models import LoadedModel
+from recxplore.registry import POOLINGS
 
 
-def tokenize(loaded: LoadedModel, texts: list[str], *, pooling: str, eol_template: str
+def tokenize(loaded: LoadedModel, texts: list[str], *, template: str = "{text}"
              ) -> list[list[int]]:
-    if pooling == "eol":
-        texts = [eol_template.replace("{text}", t) for t in texts]
+    """Token ids of each text, wrapped in ``template`` first (a pooling's prompt)."""
+    if template != "{text}":
+        texts = [template.replace("{text}", t) for t in texts]
     return loaded.tokenizer(texts, add_special_tokens=True)["input_ids"]
 
 

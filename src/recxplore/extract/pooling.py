@@ -1,15 +1,19 @@
 """Token aggregation: (B, L, D) hidden states + (B, L) attention mask -> (B, D).
 
 Correct under left and right padding: positions are located from the mask, never assumed.
-``eol`` (PromptEOL) wraps the text in a one-word prompt before tokenisation and then takes the
-last token, so here it is the same as ``last``.
+``eol`` (PromptEOL) wraps the text in a one-word prompt before tokenisation (its setting
+``template``) and then takes the last token, so here it is the same as ``last``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from recxplore.registry import Registry
+from recxplore.config import option
+from recxplore.errors import ConfigError
+from recxplore.registry import POOLINGS
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -32,9 +36,20 @@ def first_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return hidden[torch.arange(len(hidden), device=hidden.device), first]
 
 
-POOLINGS: Registry = Registry("pooling")
-POOLINGS.register("mean", mean_pool)
-POOLINGS.register("max", max_pool)
-POOLINGS.register("last", last_pool)
-POOLINGS.register("first", first_pool)
-POOLINGS.register("eol", last_pool)
+@dataclass(frozen=True, kw_only=True)
+class EOLConfig:
+    template: str = option('This item: "{text}" means in one word:"',
+                           "PromptEOL wrapper used by pooling=eol; must contain {text}")
+
+    def __post_init__(self) -> None:
+        if "{text}" not in self.template:
+            raise ConfigError([f"extract.eol_template: must contain {{text}}; got "
+                               f"{self.template!r}"])
+
+
+POOLINGS.register("mean", mean_pool, help="mean over non-pad tokens")
+POOLINGS.register("max", max_pool, help="element-wise max over non-pad tokens")
+POOLINGS.register("last", last_pool, help="the last non-pad token")
+POOLINGS.register("first", first_pool, help="the first token (CLS for encoders)")
+POOLINGS.register("eol", last_pool, EOLConfig, help="PromptEOL: a one-word prompt, then the last "
+                  "token")

@@ -9,32 +9,48 @@ k % WORLD_SIZE == r; the process that finds every shard present publishes the st
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from recxplore.cache import Artifact, artifact_key, home_dir, sha256_file
+from recxplore.cache import Artifact, home_dir, sha256_file, stage_key
 from recxplore.config import Config
 from recxplore.data.dataset import Dataset
-from recxplore.data.prepare import prepare
 from recxplore.errors import RecxploreError
-from recxplore.extract import models
 from recxplore.extract.encode import encode, tokenize
 from recxplore.extract.static import tfidf_svd
 from recxplore.extract.store import shard_path, shard_ranges, write_shard
-from recxplore.text.items import item_texts, text_identity, text_settings
-from recxplore.text.rewrite import final_texts
-from recxplore.train.loop import resolve_device
+from recxplore.llm import models
+from recxplore.llm.lora import apply_adapters
+from recxplore.registry import POOLINGS
+from recxplore.runtime import resolve_device
+from recxplore.text.items import item_texts, text_settings
+from recxplore.text.rewrite import final_texts, text_identity
 
 log = logging.getLogger(__name__)
 
-NOT_IN_KEY = ("device", "offline", "trust_remote_code")  # where it runs, not what it computes
+
+@dataclass(frozen=True)
+class StoreSummary:
+    """What ``extract`` made: the store's folder and how long embedding took."""
+
+    path: Path
+    rows: int
+    dim: Optional[int]  # None on a process that left publishing to another
+    seconds: float
+    items_per_second: Optional[float]
+    cached: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "rows": self.rows, "dim": self.dim,
+                "seconds": self.seconds, "items_per_second": self.items_per_second,
+                "cached": self.cached}
 
 
 class ExtractError(RecxploreError):
@@ -70,94 +86,113 @@ def _check_lengths(ds: Dataset, ids: list[list[int]], max_tokens: int | None, tr
 
 
 def store_key(cfg: Config, dataset_key: str, identity: dict[str, Any]) -> str:
-    ex = {k: v for k, v in dataclasses.asdict(cfg.extract).items() if k not in NOT_IN_KEY}
-    return artifact_key("extract", {"text": text_identity(cfg), "extract": ex, "model": identity},
-                        (dataset_key,))
+    return stage_key("extract", {"text": text_identity(cfg), "extract": cfg.extract,
+                                 "model": identity}, (dataset_key,))
 
 
-def extract_features(cfg: Config, progress: bool = True, fresh: bool = False
-                     ) -> tuple[Path, dict[str, Any]]:
-    """Build (or reuse) the store for ``cfg``; return its path and a summary."""
+def prompt_template(cfg: Config) -> str:
+    """The wrapper the pooling puts around each text (``{text}`` alone when it has none)."""
+    pooling = cfg.extract.pooling
+    if POOLINGS.entry(pooling).config is None:
+        return "{text}"
+    return str(getattr(cfg.extract.options(pooling), "template", "{text}"))
+
+
+def extract_features(cfg: Config, ds: Dataset, dataset_key: str, adapters: list[Path],
+                     adapter_keys: list[str], progress: bool = True, fresh: bool = False
+                     ) -> StoreSummary:
+    """Build (or reuse) the embedding store of ``ds``'s item texts, the extractor tuned by
+    ``adapters`` (LoRA folders, in order, with their cache keys)."""
     home = home_dir(cfg.paths.home)
     ex = cfg.extract
-    ds, data_art = prepare(cfg.data, home)
-    settings = text_settings(cfg.text, cfg.data.name)
+    settings = text_settings(cfg.text, ds.name)
     _check_texts(ds, item_texts(ds, cfg.text), settings["attributes"])
     static = ex.model in models.STATIC_ALIASES
     models_dir = home / "models"
     identity = {"static": ex.model} if static else models.resolve(ex.model, models_dir)[1]
-    adapters: list[Path] = []
-    key_identity = identity
-    if cfg.tune.stages or cfg.tune.adapter:
-        from recxplore.tune.stage import tune_chain
-
-        adapters, adapter_keys, _ = tune_chain(cfg, progress=progress)
-        key_identity = {**identity, "adapters": adapter_keys}
-    art = Artifact(home / "cache", "embeddings", store_key(cfg, data_art.key, key_identity))
+    key_identity = {**identity, "adapters": list(adapter_keys)} if adapter_keys else identity
+    art = Artifact(home / "cache", "embeddings", store_key(cfg, dataset_key, key_identity))
     rows = ds.n_items + 1
     if art.done and not fresh:
-        manifest = art.manifest()
-        return art.path, {"path": str(art.path), "rows": rows, "dim": manifest["dim"],
-                          "seconds": 0.0, "items_per_second": None, "cached": True}
+        return StoreSummary(art.path, rows, art.manifest()["dim"], 0.0, None, cached=True)
     folder = art.begin(fresh=fresh)
     ranges = shard_ranges(rows, ex.shard_size)
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     todo = [k for k in range(len(ranges)) if k % world == rank
             and not shard_path(folder, k).is_file()]
     started = time.perf_counter()
-    done_items = 0
     texts = final_texts(ds, cfg, progress) if todo else []  # rewriting only when embedding
     if todo and static:
-        matrix = tfidf_svd(texts[1:], ex.static_dim)
-        matrix = np.vstack([np.zeros((1, matrix.shape[1]), np.float32), matrix])
-        for k in todo:
-            start, stop = ranges[k]
-            write_shard(folder, k, np.arange(start, stop), matrix[start:stop])
-        done_items = rows - 1
+        done_items = _embed_static(cfg, texts, folder, ranges, todo)
     elif todo:
-        device = resolve_device(ex.device, "extract.device")
-        if ex.dtype == "float16" and device.type == "cpu":
-            raise ExtractError("extract.dtype=float16 needs a GPU; on a CPU use bfloat16 (fast "
-                               "where the CPU has bf16 instructions) or float32")
-        loaded = models.load(ex.model, models_dir=models_dir, dtype=ex.dtype, device=str(device),
-                             offline=ex.offline, trust_remote_code=ex.trust_remote_code)
-        if adapters:
-            from recxplore.tune.lora import apply_adapters
-
-            loaded.model = apply_adapters(loaded.model, adapters, identity, cfg.tune.merge)
-        ids = tokenize(loaded, texts[1:], pooling=ex.pooling, eol_template=ex.eol_template)
-        ids = [[]] + _check_lengths(ds, ids, ex.max_tokens, ex.truncate, loaded.context)
-        total = sum(min(stop, rows) - max(start, 1) for start, stop in (ranges[k] for k in todo))
-        bar = tqdm(total=total, desc=f"extract {ex.model} ({ex.pooling})", unit="item",
-                   disable=not progress)
-        for k in todo:
-            start, stop = ranges[k]
-            items = list(range(max(start, 1), stop))
-            emb = encode(loaded, [ids[i] for i in items], pooling=ex.pooling, layer=ex.layer,
-                         batch_size=ex.batch_size, padding_side=ex.padding_side, device=device,
-                         on_batch=bar.update)
-            if start == 0:  # row 0 is padding: zeros
-                items = [0] + items
-                emb = np.vstack([np.zeros((1, emb.shape[1]), np.float32), emb])
-            write_shard(folder, k, np.asarray(items), emb)
-            done_items += len(items)
-        bar.close()
+        done_items = _embed_neural(cfg, ds, texts, folder, ranges, todo, adapters, identity,
+                                   models_dir, progress)
+    else:
+        done_items = 0
     seconds = time.perf_counter() - started
     if not all(shard_path(folder, k).is_file() for k in range(len(ranges))):
         log.info("rank %d finished its shards; another process publishes the store", rank)
-        return folder, {"path": str(folder), "rows": rows, "dim": None,
-                        "seconds": round(seconds, 3), "items_per_second": None, "cached": False}
+        return StoreSummary(folder, rows, None, round(seconds, 3), None, cached=False)
+    dim = _publish(art, ds, cfg, ranges, key_identity, settings)
+    return StoreSummary(art.path, rows, dim, round(seconds, 3),
+                        round(done_items / seconds, 2) if seconds else None, cached=False)
+
+
+def _embed_static(cfg: Config, texts: list[str], folder: Path, ranges: list[tuple[int, int]],
+                  todo: list[int]) -> int:
+    matrix = tfidf_svd(texts[1:], cfg.extract.static_dim)
+    matrix = np.vstack([np.zeros((1, matrix.shape[1]), np.float32), matrix])
+    for k in todo:
+        start, stop = ranges[k]
+        write_shard(folder, k, np.arange(start, stop), matrix[start:stop])
+    return len(texts) - 1
+
+
+def _embed_neural(cfg: Config, ds: Dataset, texts: list[str], folder: Path,
+                  ranges: list[tuple[int, int]], todo: list[int], adapters: list[Path],
+                  identity: dict[str, Any], models_dir: Path, progress: bool) -> int:
+    ex = cfg.extract
+    rows = ds.n_items + 1
+    device = resolve_device(ex.device, "extract.device")
+    if ex.dtype == "float16" and device.type == "cpu":
+        raise ExtractError("extract.dtype=float16 needs a GPU; on a CPU use bfloat16 (fast "
+                           "where the CPU has bf16 instructions) or float32")
+    loaded = models.load(ex.model, models_dir=models_dir, dtype=ex.dtype, device=str(device),
+                         offline=ex.offline, trust_remote_code=ex.trust_remote_code)
+    if adapters:
+        loaded.model = apply_adapters(loaded.model, adapters, identity, cfg.tune.merge)
+    ids = tokenize(loaded, texts[1:], template=prompt_template(cfg))
+    ids = [[]] + _check_lengths(ds, ids, ex.max_tokens, ex.truncate, loaded.context)
+    total = sum(min(stop, rows) - max(start, 1) for start, stop in (ranges[k] for k in todo))
+    bar = tqdm(total=total, desc=f"extract {ex.model} ({ex.pooling})", unit="item",
+               disable=not progress)
+    done_items = 0
+    for k in todo:
+        start, stop = ranges[k]
+        items = list(range(max(start, 1), stop))
+        emb = encode(loaded, [ids[i] for i in items], pooling=ex.pooling, layer=ex.layer,
+                     batch_size=ex.batch_size, padding_side=ex.padding_side, device=device,
+                     on_batch=bar.update)
+        if start == 0:  # row 0 is padding: zeros
+            items = [0] + items
+            emb = np.vstack([np.zeros((1, emb.shape[1]), np.float32), emb])
+        write_shard(folder, k, np.asarray(items), emb)
+        done_items += len(items)
+    bar.close()
+    return done_items
+
+
+def _publish(art: Artifact, ds: Dataset, cfg: Config, ranges: list[tuple[int, int]],
+             key_identity: dict[str, Any], settings: dict[str, Any]) -> int:
     from safetensors import safe_open
 
+    folder, ex = art.partial, cfg.extract
     with safe_open(str(shard_path(folder, 0)), "np") as f:
         dim = int(f.get_slice("embeddings").get_shape()[1])
     shards = [{"file": shard_path(folder, k).name, "start": s, "stop": e,
                "sha256": sha256_file(shard_path(folder, k))} for k, (s, e) in enumerate(ranges)]
-    art.publish({"dataset": ds.name, "item_fingerprint": ds.item_fingerprint, "rows": rows,
+    art.publish({"dataset": ds.name, "item_fingerprint": ds.item_fingerprint, "rows": ds.n_items + 1,
                  "dim": dim, "dtype": "float32", "compute_dtype": ex.dtype,
                  "extractor": ex.model, "model_identity": key_identity, "pooling": ex.pooling,
                  "layer": ex.layer, "text": settings, "shards": shards})
-    return art.path, {"path": str(art.path), "rows": rows, "dim": dim,
-                      "seconds": round(seconds, 3),
-                      "items_per_second": round(done_items / seconds, 2) if seconds else None,
-                      "cached": False}
+    return dim

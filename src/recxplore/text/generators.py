@@ -19,6 +19,8 @@ import torch
 
 from recxplore.config import GenerateConfig
 from recxplore.errors import RecxploreError
+from recxplore.llm.models import DTYPES, resolve
+from recxplore.runtime import ensure_pad_token, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +37,12 @@ class LocalGenerator:
     def __init__(self, cfg: GenerateConfig, models_dir: Path, offline: bool = True):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from recxplore.extract.models import DTYPES, resolve
-        from recxplore.train.loop import resolve_device
-
         source, _ = resolve(cfg.model, models_dir)
         self.cfg = cfg
         self.device = resolve_device(cfg.device, "generate.device")
         self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
         self.tokenizer.padding_side = "left"  # generation continues from the right edge
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        ensure_pad_token(self.tokenizer)
         self.model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[cfg.dtype],
                                                           local_files_only=offline)
         self.model.to(self.device).eval()

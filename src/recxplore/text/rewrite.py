@@ -12,6 +12,7 @@ the original text. Rerunning retries just the failed items.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,10 +21,11 @@ from typing import Any, Optional
 
 from tqdm.auto import tqdm
 
-from recxplore.cache import artifact_key, home_dir
-from recxplore.config import Config
+from recxplore.cache import stage_key, home_dir
+from recxplore.config import Config, key_settings
 from recxplore.data.dataset import Dataset
 from recxplore.errors import RecxploreError
+from recxplore.llm.models import resolve
 from recxplore.text import prompts
 from recxplore.text.items import item_texts, text_settings
 
@@ -32,13 +34,21 @@ class RewriteError(RecxploreError):
     """Items whose rewriting failed; they are listed, never silently replaced."""
 
 
+def text_identity(cfg: Config, rewritten: bool = True) -> dict[str, Any]:
+    """What cache keys need to know about the texts: the flattening settings, plus the
+    rewriting mode and generator when ``rewritten`` and the config rewrites."""
+    if rewritten and cfg.text.rewrite != "none":
+        text = {**key_settings(cfg.text), "generator": generator_identity(cfg)}
+    else:
+        text = key_settings(dataclasses.replace(cfg.text, rewrite="none"))
+    return {**text, **text_settings(cfg.text, cfg.data.name)}
+
+
 def generator_identity(cfg: Config) -> dict[str, Any]:
     g = cfg.generate
     if g.model == "http":
         who: dict[str, Any] = {"http": g.base_url, "model": g.api_model}
     else:
-        from recxplore.extract.models import resolve
-
         who = {"local": resolve(g.model, home_dir(cfg.paths.home) / "models")[1],
                "dtype": g.dtype}
     return {**who, "max_new_tokens": g.max_new_tokens, "temperature": g.temperature,
@@ -47,7 +57,7 @@ def generator_identity(cfg: Config) -> dict[str, Any]:
 
 def cache_file(cfg: Config) -> Path:
     mode = cfg.text.rewrite
-    key = artifact_key("rewrite", {"mode": mode, "system": prompts.SYSTEM,
+    key = stage_key("rewrite", {"mode": mode, "system": prompts.SYSTEM,
                                    "template": prompts.TEMPLATES[mode],
                                    "generator": generator_identity(cfg)})
     return home_dir(cfg.paths.home) / "cache" / "rewrites" / f"{mode}-{key}.jsonl"

@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from recxplore.registry import Registry
+from recxplore.registry import LOSSES
 
 
 class _ChunkedSoftmaxCrossEntropy(torch.autograd.Function):
@@ -98,8 +98,9 @@ def sampled_softmax(h: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
     return F.cross_entropy(logits, torch.zeros(len(h), dtype=torch.long, device=h.device))
 
 
-LOSSES: Registry[Callable[..., torch.Tensor]] = Registry("loss")
-LOSSES.register("ce", cross_entropy)
-LOSSES.register("bce", binary_cross_entropy)
-LOSSES.register("sampled", sampled_softmax)
+LOSSES.register("ce", cross_entropy, help="softmax over all items")
+LOSSES.register("bce", binary_cross_entropy,
+                help="positive vs train.num_negatives random negatives per position (the paper)")
+LOSSES.register("sampled", sampled_softmax,
+                help="softmax over train.num_negatives uniform negatives shared by the batch")
 DEFAULT_NEGATIVES = {"ce": 0, "bce": 1, "sampled": 256}

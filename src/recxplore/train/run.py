@@ -4,7 +4,8 @@ The folder (``<runs_dir>/<dataset>-<backbone>-<fusion>[-<adapter>]-<loss>-s<seed
 ``config.yaml``, ``log.txt``, ``metrics.csv``, ``best.pt``, ``checkpoint.pt``, ``test_ranks.csv``
 and ``results.json``. It is filled as ``<name>.partial`` and renamed when finished; an
 interrupted run resumes from its checkpoint when the same command is run again, or, with
-``finish_on``, on another device than the one it started on (say a GPU lease ended).
+``finish_on``, on another device than the one it started on (say a run started on a GPU
+machine and is finished on a CPU).
 """
 
 from __future__ import annotations
@@ -13,121 +14,71 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import torch
 
 from recxplore import config as config_mod
-from recxplore.adapt.item_embedder import IDEmbedder, ItemEmbedder
-from recxplore.backbones import build_backbone
-from recxplore.cache import Artifact, artifact_key, home_dir, write_json_atomic
-from recxplore.config import Config
+from recxplore.adapt.inputs import ItemInputs
+from recxplore.adapt.item_embedder import ItemEmbedder
+from recxplore.cache import Artifact, home_dir, stage_key, write_json_atomic
+from recxplore.config import SECTIONS, Config, key_settings
 from recxplore.data.dataset import Dataset
-from recxplore.data.prepare import prepare
 from recxplore.errors import ConfigError
-from recxplore.text.items import text_fields
-from recxplore.train.loop import device_type, fit, resolve_device
+from recxplore.registry import ADAPTERS, BACKBONES, FUSIONS
+from recxplore.runtime import device_type, resolve_device
+from recxplore.train.loop import fit
 
 log = logging.getLogger(__name__)
 
-# Settings that change how fast a run goes, not what it computes. The device is the exception
-# made in ``run_identity``: another device sums in another order, and early stopping turns
-# those last bits into other epochs and other results.
-NOT_IN_KEY = {"paths": None, "train": ("device", "threads"), "eval": ("batch_size",)}
+# Sections that reach a run only through the keys of its inputs (the feature store's key).
+UPSTREAM_ONLY = ("tune", "generate")
 
 
-@dataclass
-class ItemInputs:
-    """What a feature-based item embedder is built from, and the cache keys it came from."""
-
-    features: Optional[np.ndarray] = None  # (n_items + 1, d) reduced LLM features
-    codes: Optional[np.ndarray] = None     # (n_items + 1, M) PQ codes
-    id_table: Optional[np.ndarray] = None  # (n_items + 1, hidden) pretrained, for align
-    keys: tuple[str, ...] = ()
+def uses_features(cfg: Config) -> bool:
+    """Whether the configured fusion reads LLM features (the ID-only fusion reads none)."""
+    return "features" in FUSIONS.entry(cfg.adapt.fusion).requires
 
 
-def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool) -> ItemInputs:
-    """Run the upstream stages (extract, reduce, PQ codes, ID pre-training) through the cache."""
-    if cfg.adapt.fusion == "id":
-        return ItemInputs()
-    from recxplore.adapt.pq import cached_codes
-    from recxplore.adapt.reduce import reduced_features
-    from recxplore.extract.stage import extract_features
-    from recxplore.extract.store import open_store, read_manifest
-
-    cache_root = home_dir(cfg.paths.home) / "cache"
-    store_path, _ = extract_features(cfg, progress=progress)
-    expect = {"pooling": cfg.extract.pooling}
-    read_manifest(store_path, ds, expect)  # a mismatch fails here, also when PCA is cached
-    features, key = reduced_features(lambda: open_store(store_path, ds, expect).embeddings,
-                                     store_path.name, ds, dataset_key, cfg.adapt, cache_root)
-    _warn_if_constant(features, cfg)
-    out = ItemInputs(features=features, keys=(key,))
-    if cfg.adapt.adapter == "pq":
-        out.codes = cached_codes(features, key, cfg.adapt.pq_subvectors, cache_root)
-    if cfg.adapt.fusion == "align":
-        id_run = train_run(cfg.replace(**{"adapt.fusion": "id"}), progress=progress)
-        state = torch.load(Path(id_run["run_dir"]) / "best.pt", map_location="cpu",
-                           weights_only=True)
-        out.id_table = state["items.table.weight"].numpy()
-        out.keys += (Path(id_run["run_dir"]).name,)
-    return out
+def needs(cfg: Config) -> frozenset[str]:
+    """The item inputs (features, codes, id_table) the configured fusion and adapter read."""
+    wanted = FUSIONS.entry(cfg.adapt.fusion).requires
+    if "features" in wanted:
+        wanted = wanted | ADAPTERS.entry(cfg.adapt.adapter).requires
+    return wanted
 
 
-def _warn_if_constant(features: np.ndarray, cfg: Config) -> None:
-    """Features equal for every item cannot tell items apart; the run goes on (it is a valid,
-    if useless, cell of a study), but says so."""
-    items = features[1:]
-    if len(items) > 1 and float(items.std(axis=0).max()) <= 1e-6 * max(1.0, float(
-            np.abs(items).max())):
-        why = (" (a decoder's first token sees nothing after itself, so every item whose text "
-               "starts the same way gets the same vector; use mean, last or eol)"
-               if cfg.extract.pooling == "first" else "")
-        log.warning("%s features with %s pooling are the same for all %d items%s; they "
-                    "cannot tell items apart", cfg.extract.model, cfg.extract.pooling,
-                    len(items), why)
+def build_item_embedder(cfg: Config, n_items: int, inputs: ItemInputs) -> ItemEmbedder:
+    adapt = cfg.adapt
 
+    def make_adapter(d_in: int) -> torch.nn.Module:
+        settings = adapt.options(adapt.adapter) if ADAPTERS.entry(adapt.adapter).config else None
+        return ADAPTERS[adapt.adapter](d_in, cfg.model.hidden, settings, inputs)
 
-def build_item_embedder(cfg: Config, ds: Dataset, inputs: ItemInputs) -> ItemEmbedder:
-    if cfg.adapt.fusion == "id":
-        return IDEmbedder(ds.n_items, cfg.model.hidden)
-    from recxplore.adapt.adapters import ADAPTERS
-    from recxplore.adapt.fusion import FeatureEmbedder
-
-    features = torch.from_numpy(inputs.features)
-    codes = torch.from_numpy(inputs.codes) if inputs.codes is not None else None
-    adapter = ADAPTERS[cfg.adapt.adapter](features.shape[1], cfg.model.hidden, cfg.adapt, codes)
-    id_table = torch.from_numpy(inputs.id_table) if inputs.id_table is not None else None
-    return FeatureEmbedder(features, adapter, cfg.model.hidden, cfg.adapt.fusion,
-                           cfg.adapt.adapter_dropout, id_table, cfg.adapt.align_weight,
-                           cfg.adapt.align_temperature)
+    fusion = FUSIONS.entry(adapt.fusion)
+    settings = adapt.options(adapt.fusion) if fusion.config else None
+    return fusion.build(n_items, cfg.model.hidden, inputs, make_adapter, adapt.adapter_dropout,
+                        settings)
 
 
 def build_model(cfg: Config, ds: Dataset, inputs: Optional[ItemInputs] = None) -> torch.nn.Module:
     torch.manual_seed(cfg.train.seed)
-    return build_backbone(build_item_embedder(cfg, ds, inputs or ItemInputs()), cfg.model)
+    items = build_item_embedder(cfg, ds.n_items, inputs or ItemInputs())
+    return BACKBONES[cfg.model.backbone](items, cfg.model)
 
 
 def run_identity(cfg: Config) -> dict[str, Any]:
-    ident = cfg.to_dict()
-    for section, keys in NOT_IN_KEY.items():
-        if keys is None:
-            ident.pop(section)
-        else:
-            for key in keys:
-                ident[section].pop(key)
-    for section in ("tune", "generate"):  # these reach a run only through its feature key
-        ident.pop(section)
-    ident["text"] = text_fields(cfg.text)
-    if cfg.adapt.fusion == "id":  # no text, no LLM: their settings cannot change the result
+    """What a run's key hashes besides its inputs' keys: every setting that can change it."""
+    ident = {name: key_settings(getattr(cfg, name)) for name in SECTIONS
+             if name not in UPSTREAM_ONLY}
+    ident = {name: settings for name, settings in ident.items() if settings}
+    if not uses_features(cfg):  # no text, no LLM: their settings cannot change the result
         ident.pop("text")
         ident.pop("extract")
-        ident["adapt"] = {"fusion": "id"}
+        ident["adapt"] = {"fusion": cfg.adapt.fusion}
     device = device_type(cfg.train.device)
-    if device != "cpu":  # only then, so that CPU runs keep their keys
+    if device != "cpu":  # another device sums in another order: other epochs, other results
         ident["device"] = device
     return ident
 
@@ -138,29 +89,26 @@ def runs_dir(cfg: Config) -> Path:
     return home_dir(cfg.paths.home) / "runs"
 
 
-def run_artifact(cfg: Config, progress: bool = True
-                 ) -> tuple[Artifact, Dataset, ItemInputs, str]:
-    """The run's folder (as an artifact), its dataset, item inputs and dataset key; the
-    upstream stages run through the cache."""
-    home = home_dir(cfg.paths.home)
-    ds, data_art = prepare(cfg.data, home)
-    inputs = item_inputs(cfg, ds, data_art.key, progress)
-    key = artifact_key("train", run_identity(cfg), (data_art.key,) + inputs.keys)
+def run_artifact(cfg: Config, dataset_key: str, inputs: ItemInputs) -> Artifact:
+    """The run's folder, as an artifact keyed by its settings, its dataset and item inputs."""
+    key = stage_key("train", run_identity(cfg), (dataset_key,) + inputs.keys)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.data.name)
-    items = "id" if cfg.adapt.fusion == "id" else f"{cfg.adapt.fusion}-{cfg.adapt.adapter}"
+    items = f"{cfg.adapt.fusion}-{cfg.adapt.adapter}" if uses_features(cfg) else cfg.adapt.fusion
     name = f"{slug}-{cfg.model.backbone}-{items}-{cfg.train.loss}-s{cfg.train.seed}-{key[:10]}"
-    return Artifact(runs_dir(cfg), "", name), ds, inputs, data_art.key
+    return Artifact(runs_dir(cfg), "", name)
 
 
-def train_run(cfg: Config, progress: bool = True, fresh: bool = False,
+def train_run(cfg: Config, ds: Dataset, dataset_key: str, inputs: ItemInputs,
+              progress: bool = True, fresh: bool = False,
               finish_on: Optional[str] = None) -> dict[str, Any]:
-    """Prepare the data, train and evaluate; reuse a finished identical run unless ``fresh``.
+    """Train and evaluate on ``ds`` with the given item inputs; reuse a finished identical run
+    unless ``fresh``.
 
     ``finish_on`` (a device) trains the remaining epochs of an unfinished run there rather than
     on ``train.device``; the run keeps its key and folder, and its results record the device of
     each epoch. It only finishes runs: one with no checkpoint is an error, not a fresh start
     under a key that names another device."""
-    art, ds, inputs, dataset_key = run_artifact(cfg, progress)
+    art = run_artifact(cfg, dataset_key, inputs)
     with art.lock():  # a parallel sweep needing the same run waits, then reuses it
         if art.done and not fresh:
             results = json.loads((art.path / "results.json").read_text(encoding="utf-8"))

@@ -13,46 +13,46 @@ where an uninterrupted one does.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from recxplore.cache import Artifact, artifact_key, home_dir, sha256_file
-from recxplore.config import Config
+from recxplore.cache import Artifact, home_dir, sha256_file, stage_key
+from recxplore.config import Config, component_fields, key_settings
 from recxplore.data.dataset import Dataset
-from recxplore.data.prepare import prepare
-from recxplore.extract import models
-from recxplore.text.items import text_identity, text_settings
-from recxplore.train.loop import resolve_device, save_atomic
-from recxplore.tune import data
-from recxplore.tune.lora import (ADAPTER_FILE, TuneError, apply_adapters, check_base,
-                                 lora_config, target_modules)
-from recxplore.tune.objectives import OBJECTIVES, TuneModel
+from recxplore.llm import models
+from recxplore.llm.lora import (ADAPTER_FILE, TuneError, apply_adapters, check_base,
+                                lora_config, target_modules)
+from recxplore.registry import OBJECTIVES
+from recxplore.runtime import ensure_pad_token, resolve_device, save_atomic, set_threads
+from recxplore.text.items import text_settings
+from recxplore.text.rewrite import text_identity
+from recxplore.tune.objectives.common import TuneModel
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = {"cpt": data.cpt_examples, "sft": data.sft_examples, "scft": data.scft_examples}
-# Settings that do not change what a stage learns.
-NOT_IN_KEY = ("stages", "device", "threads", "save_every", "merge", "adapter",
-              "gradient_checkpointing")
-STAGE_PREFIXES = ("cpt_", "sft_", "scft_")
+
+@dataclass(frozen=True)
+class TuneChain:
+    """The LoRA adapters to apply before extraction, in order, and their cache keys."""
+
+    folders: list[Path] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    trained: list[dict[str, Any]] = field(default_factory=list)  # a summary per stage trained now
 
 
 def stage_settings(cfg: Config, stage: str) -> dict[str, Any]:
-    """The tune settings that stage ``stage`` depends on (other stages' options left out)."""
-    out = {}
-    for key, value in dataclasses.asdict(cfg.tune).items():
-        own = not key.startswith(STAGE_PREFIXES) or key.startswith(stage + "_")
-        if key not in NOT_IN_KEY and own:
-            out[key] = value
-    return out
+    """The tune settings that stage ``stage`` depends on (other stages' settings left out)."""
+    others = {flat for flat, (name, _) in component_fields(type(cfg.tune)).items()
+              if name != stage}
+    return {k: v for k, v in key_settings(cfg.tune).items() if k not in others}
 
 
 def is_encoder(config: Any) -> bool:
@@ -109,32 +109,45 @@ def _write_curve(folder: Path, history: list[dict[str, float]], stage: str) -> N
     plt.close(fig)
 
 
-def train_stage(stage: str, cfg: Config, ds: Dataset, source: str, identity: dict[str, Any],
-                previous: list[Path], folder: Path, progress: bool = True) -> dict[str, Any]:
-    """Train one LoRA stage into ``folder`` (resuming from its checkpoint); return a summary."""
+@dataclass
+class _Stage:
+    """One stage set up for training: the model, its trainable parameters and its schedule."""
+
+    tm: TuneModel
+    peft_model: Any
+    trainable: dict[str, torch.nn.Parameter]
+    opt: torch.optim.Optimizer
+    sched: Any
+    examples: list[Any]
+    steps: int
+    targets: list[str]
+    device: torch.device
+
+
+def _setup_stage(stage: str, cfg: Config, ds: Dataset, source: str, identity: dict[str, Any],
+                 previous: list[Path]) -> _Stage:
     from peft import get_peft_model
     from transformers import AutoConfig, AutoTokenizer, get_scheduler
 
     tc, ex = cfg.tune, cfg.extract
+    objective = OBJECTIVES[stage]
+    settings = cfg.tune.options(stage)
     model_config = AutoConfig.from_pretrained(source, local_files_only=ex.offline,
                                               trust_remote_code=ex.trust_remote_code)
     encoder = is_encoder(model_config)
-    if stage == "sft" and encoder:
-        raise TuneError(f"tune.stages: sft trains a causal language model, but "
+    if objective.causal_only and encoder:
+        raise TuneError(f"tune.stages: {stage} trains a causal language model, but "
                         f"extract.model={ex.model!r} is an encoder; use cpt (masked LM) or scft")
-    examples = EXAMPLES[stage](ds, cfg)
+    examples = objective.examples(ds, cfg, settings)
     if not examples:
         raise TuneError(f"{ds.name}: no {stage} examples (no item has text or no training "
                         f"sequence qualifies); check text.attributes and tune.sft_tasks")
     per_step = tc.batch_size * tc.grad_accum
     steps = math.ceil(tc.epochs * len(examples) / per_step) if tc.epochs else tc.steps
     device = resolve_device(tc.device, "tune.device")
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
-    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=ex.offline,
-                                              trust_remote_code=ex.trust_remote_code)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    set_threads(tc.threads)
+    tokenizer = ensure_pad_token(AutoTokenizer.from_pretrained(
+        source, local_files_only=ex.offline, trust_remote_code=ex.trust_remote_code))
     torch.manual_seed(tc.seed)  # a head the checkpoint lacks is initialised at random
     lm = _load_lm(source, encoder, ex.offline, ex.trust_remote_code)
     base = lm.base_model
@@ -146,112 +159,123 @@ def train_stage(stage: str, cfg: Config, ds: Dataset, source: str, identity: dic
     peft_model = get_peft_model(base, lora_config(tc, targets))
     if tc.gradient_checkpointing:
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    settings = text_settings(cfg.text, ds.name)
-    log_temperature = torch.nn.Parameter(torch.tensor(math.log(tc.scft_temperature)),
-                                         requires_grad=stage == "scft")
+    text = text_settings(cfg.text, ds.name)
+    extras = objective.extras(settings) if objective.extras else {}
     tm = TuneModel(lm=lm, base=base, tokenizer=tokenizer, encoder=encoder,
-                   max_tokens=tc.max_tokens, mlm_prob=tc.cpt_mlm_prob, scft_drop=tc.scft_drop,
-                   log_temperature=log_temperature,
-                   flatten_settings={k: settings[k] for k in ("style", "max_chars", "domain")})
+                   max_tokens=tc.max_tokens, extras=extras,
+                   flatten_settings={k: text[k] for k in ("style", "max_chars", "domain")})
     lm.to(device)
-    log_temperature.data = log_temperature.data.to(device)
+    for param in extras.values():
+        param.data = param.data.to(device)
     trainable = {n: p for n, p in lm.named_parameters() if p.requires_grad}
-    if stage == "scft":
-        trainable["log_temperature"] = log_temperature
+    trainable.update(extras)
     opt = torch.optim.AdamW(trainable.values(), lr=tc.lr, weight_decay=0.0)
     sched = get_scheduler(tc.schedule, opt, num_warmup_steps=min(tc.warmup_steps, steps),
                           num_training_steps=steps)
+    return _Stage(tm, peft_model, trainable, opt, sched, examples, steps, targets, device)
+
+
+def train_stage(stage: str, cfg: Config, ds: Dataset, source: str, identity: dict[str, Any],
+                previous: list[Path], folder: Path, progress: bool = True) -> dict[str, Any]:
+    """Train one LoRA stage into ``folder`` (resuming from its checkpoint); return a summary."""
+    tc = cfg.tune
+    st = _setup_stage(stage, cfg, ds, source, identity, previous)
     history: list[dict[str, float]] = []
     start, seconds = 0, 0.0
     folder.mkdir(parents=True, exist_ok=True)
     ckpt_path = folder / "checkpoint.pt"
     if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ckpt = torch.load(ckpt_path, map_location=st.device, weights_only=False)
         for name, value in ckpt["trainable"].items():
-            trainable[name].data.copy_(value)
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
+            st.trainable[name].data.copy_(value)
+        st.opt.load_state_dict(ckpt["optimizer"])
+        st.sched.load_state_dict(ckpt["scheduler"])
         start, history, seconds = ckpt["step"], ckpt["history"], ckpt["seconds"]
         log.info("resuming %s stage in %s after step %d", stage, folder, start)
 
-    objective = OBJECTIVES[stage]
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.dtype == "bfloat16")
+    loss_fn = OBJECTIVES[stage].loss
+    settings = cfg.tune.options(stage)
+    autocast = torch.autocast(st.device.type, dtype=torch.bfloat16,
+                              enabled=tc.dtype == "bfloat16")
     perms: dict[int, np.ndarray] = {}
-    lm.train()
-    bar = tqdm(total=steps, initial=start, desc=f"tune {stage}", unit="step",
+    st.tm.lm.train()
+    bar = tqdm(total=st.steps, initial=start, desc=f"tune {stage}", unit="step",
                disable=not progress)
-    for step in range(start, steps):
+    for step in range(start, st.steps):
         began = time.perf_counter()
         total = 0.0
         for micro in range(tc.grad_accum):
             number = step * tc.grad_accum + micro
             torch.manual_seed(tc.seed * 1_000_003 + number)  # dropout of this micro-batch
             rng = np.random.default_rng([tc.seed, number])
-            batch = [examples[i] for i in _batch_indices(len(examples), tc.batch_size, number,
-                                                          tc.seed, perms)]
+            batch = [st.examples[i] for i in _batch_indices(len(st.examples), tc.batch_size,
+                                                             number, tc.seed, perms)]
             with autocast:
-                loss = objective(tm, batch, rng, device) / tc.grad_accum
+                loss = loss_fn(st.tm, batch, rng, st.device, settings) / tc.grad_accum
             loss.backward()
             total += loss.item()
-        torch.nn.utils.clip_grad_norm_(trainable.values(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
+        torch.nn.utils.clip_grad_norm_(st.trainable.values(), 1.0)
+        st.opt.step()
+        st.sched.step()
+        st.opt.zero_grad(set_to_none=True)
         seconds += time.perf_counter() - began
         history.append({"step": step + 1, "loss": round(total, 6),
-                        "lr": sched.get_last_lr()[0]})
+                        "lr": st.sched.get_last_lr()[0]})
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean([h['loss'] for h in history[-10:]]):.4f}")
-        if (step + 1) % tc.save_every == 0 and step + 1 < steps:
-            save_atomic({"trainable": {n: p.detach() for n, p in trainable.items()},
-                          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                          "step": step + 1, "history": history, "seconds": seconds}, ckpt_path)
+        if (step + 1) % tc.save_every == 0 and step + 1 < st.steps:
+            save_atomic({"trainable": {n: p.detach() for n, p in st.trainable.items()},
+                         "optimizer": st.opt.state_dict(), "scheduler": st.sched.state_dict(),
+                         "step": step + 1, "history": history, "seconds": seconds}, ckpt_path)
     bar.close()
-    peft_model.save_pretrained(str(folder))
+    return _finish_stage(stage, st, folder, history, seconds)
+
+
+def _finish_stage(stage: str, st: _Stage, folder: Path, history: list[dict[str, float]],
+                  seconds: float) -> dict[str, Any]:
+    st.peft_model.save_pretrained(str(folder))
     _write_curve(folder, history, stage)
-    ckpt_path.unlink(missing_ok=True)
-    return {"stage": stage, "examples": len(examples), "steps": steps,
-            "targets": targets, "seconds": round(seconds, 3),
+    (folder / "checkpoint.pt").unlink(missing_ok=True)
+    temperature = st.tm.extras.get("log_temperature")
+    return {"stage": stage, "examples": len(st.examples), "steps": st.steps,
+            "targets": st.targets, "seconds": round(seconds, 3),
             "first_loss": history[0]["loss"], "last_loss": history[-1]["loss"],
-            "final_temperature": math.exp(log_temperature.item()) if stage == "scft" else None}
+            "final_temperature": math.exp(temperature.item()) if temperature is not None
+            else None}
 
 
 def _user_adapter(cfg: Config, identity: dict[str, Any]) -> tuple[Path, str]:
+    assert cfg.tune.adapter is not None
     folder = Path(cfg.tune.adapter).expanduser()
     check_base(folder, identity)
     return folder, sha256_file(folder / ADAPTER_FILE)[:20]
 
 
-def tune_chain(cfg: Config, progress: bool = True, fresh: bool = False
-               ) -> tuple[list[Path], list[str], list[dict[str, Any]]]:
-    """Run (or reuse) ``tune.adapter`` and then each of ``tune.stages``; return the adapter
-    folders in order, their keys, and a summary per stage trained now."""
+def tune_chain(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = True,
+               fresh: bool = False, models_dir: Optional[Path] = None) -> TuneChain:
+    """Run (or reuse) ``tune.adapter`` and then each of ``tune.stages`` on dataset ``ds``."""
     home = home_dir(cfg.paths.home)
-    ds, data_art = prepare(cfg.data, home)
-    source, identity = models.resolve(cfg.extract.model, home / "models")
-    folders: list[Path] = []
-    keys: list[str] = []
+    source, identity = models.resolve(cfg.extract.model, models_dir or home / "models")
+    chain = TuneChain()
     if cfg.tune.adapter:
         folder, key = _user_adapter(cfg, identity)
-        folders.append(folder)
-        keys.append(key)
+        chain.folders.append(folder)
+        chain.keys.append(key)
     text = text_identity(cfg, rewritten=False)  # stages learn from the flattened texts
-    trained = []
     for stage in cfg.tune.stages:
-        key = artifact_key("tune", {"stage": stage, "tune": stage_settings(cfg, stage),
-                                    "text": text, "model": identity},
-                           (data_art.key, keys[-1] if keys else ""))
+        key = stage_key("tune", {"stage": stage, "tune": stage_settings(cfg, stage),
+                                 "text": text, "model": identity},
+                        (dataset_key, chain.keys[-1] if chain.keys else ""))
         art = Artifact(home / "cache", "tune", key)
         with art.lock():
             if fresh or not art.done:
                 folder = art.begin(fresh=fresh)
-                summary = train_stage(stage, cfg, ds, source, identity, list(folders), folder,
-                                      progress)
+                summary = train_stage(stage, cfg, ds, source, identity, list(chain.folders),
+                                      folder, progress)
                 art.publish({"base_model": identity, "dataset": ds.name,
-                             "stages": [*(Path(f).name for f in folders), stage],
+                             "stages": [*(Path(f).name for f in chain.folders), stage],
                              "settings": stage_settings(cfg, stage), **summary})
-                trained.append(summary)
-        folders.append(art.path)
-        keys.append(key)
-    return folders, keys, trained
-
+                chain.trained.append(summary)
+        chain.folders.append(art.path)
+        chain.keys.append(key)
+    return chain

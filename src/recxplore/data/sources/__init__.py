@@ -8,7 +8,7 @@ from typing import Callable, Optional
 
 from recxplore.data.sources import amazon, atomic, movielens, steam, yelp
 from recxplore.data.sources.readers import RawData
-from recxplore.registry import Registry
+from recxplore.registry import DATASETS
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Source:
     domain: Optional[str] = None  # the noun in "The <domain> item ..." (None: from the argument)
 
 
-SOURCES: Registry[Source] = Registry("dataset family")
+SOURCES = DATASETS  # family -> Source
 for _name in ("ml-100k", "ml-1m"):
     SOURCES.register(_name, Source(
         load=lambda arg, d, which, n=_name: movielens.load_movielens(n, d),
@@ -61,20 +61,6 @@ def source_of(name: str) -> Source:
 def split_name(name: str) -> tuple[str, str]:
     family, _, argument = name.partition(":")
     return family, argument
-
-
-def known_dataset_problem(name: str) -> Optional[str]:
-    """None if ``name`` is well-formed, else what is wrong with it."""
-    family, argument = split_name(name)
-    if family not in SOURCES:
-        examples = ", ".join(s.example for _, s in SOURCES.items())
-        return f"unknown dataset {name!r}; valid forms are {examples}"
-    source = SOURCES[family]
-    if source.needs_argument and not argument:
-        return f"{family} needs a name after a colon, e.g. {source.example}; got {name!r}"
-    if not source.needs_argument and argument:
-        return f"{family} takes no ':' argument; got {name!r}"
-    return None
 
 
 def load_raw(name: str, data_dir: Path, source_file: str = "auto") -> RawData:

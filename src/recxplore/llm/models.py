@@ -24,7 +24,9 @@ import torch
 
 from recxplore.cache import sha256_file
 from recxplore.errors import RecxploreError
+from recxplore.config import STATIC_EXTRACTORS
 from recxplore.registry import Registry
+from recxplore.runtime import ensure_pad_token
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +65,10 @@ def _minilm(models_dir: Path) -> Path:
 
 
 # alias -> function(models_dir) -> local model folder
-ALIASES: Registry[Callable[[Path], Path]] = Registry("extractor alias")
+ALIASES: Registry[Callable[[Path], Path]] = Registry("extractor alias", __name__)
 ALIASES.register("smollm2-135m", _smollm2)
 ALIASES.register("minilm-l6", _minilm)
-STATIC_ALIASES = ("tfidf-svd",)  # extractors that are not transformers models
+STATIC_ALIASES = STATIC_EXTRACTORS  # extractors that are not transformers models
 
 
 def convert_gguf(gguf: Path, target: Path) -> Path:
@@ -145,8 +147,7 @@ def load(name: str, *, models_dir: Path, dtype: str = "float32", device: str = "
                 "downloading" if offline else f"loading failed ({err})")
         raise ModelError(f"extract.model={name!r}: not a packaged alias ({known}), a model "
                          f"folder or a .gguf file, and as a hub id {hint}") from None
-    if tokenizer.pad_token is None:  # LLaMA-style tokenizers have none; padding is masked out
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    ensure_pad_token(tokenizer)
     model.to(device).eval()
     context = getattr(model.config, "max_position_embeddings", None)
     return LoadedModel(model, tokenizer, {**identity, "dtype": dtype}, context)

@@ -1,0 +1,22 @@
+"""What a feature-based item embedder is built from: the stage outputs the pipeline hands it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ItemInputs:
+    """The item inputs of one run, and the cache keys they came from (part of the run's key).
+
+    A component names what it needs in its registry entry (``requires``): ``features`` (the
+    reduced LLM features), ``codes`` (PQ codes of them) or ``id_table`` (a pretrained ID table).
+    """
+
+    features: Optional[np.ndarray] = None  # (n_items + 1, d) reduced LLM features
+    codes: Optional[np.ndarray] = None     # (n_items + 1, M) PQ codes
+    id_table: Optional[np.ndarray] = None  # (n_items + 1, hidden) pretrained ID embeddings
+    keys: tuple[str, ...] = ()

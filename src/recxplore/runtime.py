@@ -1,0 +1,49 @@
+"""Small helpers every torch stage shares: devices, threads, atomic checkpoints, tokenizers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recxplore.errors import ConfigError
+
+
+def device_type(name: str) -> str:
+    """The device type a ``*.device`` setting names, without checking that this machine has it:
+    the run keys of CUDA runs are computed on a CPU too, when their results are read there."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name).type
+
+
+def resolve_device(name: str, key: str) -> torch.device:
+    """The torch device of the setting ``key`` (say ``train.device``); a clear error, rather than
+    torch's assertion deep in a run, when it names CUDA on a machine without it."""
+    device = torch.device(device_type(name) if name == "auto" else name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError([f"{key}={name}: torch {torch.__version__} sees no CUDA device on this "
+                           f"machine; set {key}=cpu or {key}=auto"])
+    return device
+
+
+def set_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads (0: leave torch's default)."""
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save to a temporary name, then rename: a crash never leaves half a checkpoint."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def ensure_pad_token(tokenizer: Any) -> Any:
+    """LLaMA-style tokenizers have no pad token; padding is masked out, so EOS (or UNK) serves."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return tokenizer
