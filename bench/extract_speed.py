@@ -25,8 +25,8 @@ import torch
 from recxplore import config
 from recxplore.cache import home_dir
 from recxplore.data.prepare import prepare
-from recxplore.llm import models
 from recxplore.extract.encode import encode, tokenize
+from recxplore.llm import models
 from recxplore.text.items import item_texts
 
 

@@ -10,8 +10,7 @@ import pytest
 
 from recxplore import config
 from recxplore.pipeline import train
-from recxplore.registry import (ADAPTERS, BACKBONES, FUSIONS, LOSSES, OBJECTIVES, POOLINGS,
-                                Registry)
+from recxplore.registry import ADAPTERS, BACKBONES, FUSIONS, LOSSES, OBJECTIVES, POOLINGS, Registry
 
 # What each table's entry changes in a small feature run (the base below).
 CASES: dict[str, tuple[Registry, str]] = {

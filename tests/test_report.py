@@ -9,9 +9,9 @@ import yaml
 
 from recxplore import config
 from recxplore.cli import main
+from recxplore.pipeline import train
 from recxplore.report import write_report
 from recxplore.sweep import load_sweep, run_sweep
-from recxplore.pipeline import train
 
 
 def test_report_from_a_sweep(tiny_cfg, tmp_path, capsys):

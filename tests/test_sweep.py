@@ -8,9 +8,9 @@ import yaml
 
 from recxplore import config
 from recxplore.errors import ConfigError
+from recxplore.pipeline import train
 from recxplore.report import write_report
 from recxplore.sweep import load_sweep, run_sweep
-from recxplore.pipeline import train
 
 
 @pytest.fixture

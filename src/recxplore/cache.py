@@ -13,18 +13,20 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
+from recxplore.config import Section, key_settings
+from recxplore.errors import ArtifactError
+
+fcntl: Any
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; concurrent sweeps then need disjoint cells
     fcntl = None
-
-from recxplore.config import Section, key_settings
-from recxplore.errors import ArtifactError
 
 MANIFEST = "manifest.json"
 

@@ -9,8 +9,9 @@ import json
 import logging
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from recxplore import __version__
 from recxplore import config as config_mod
@@ -91,7 +92,8 @@ def cmd_text(args: argparse.Namespace) -> None:
     shown = list(range(1, last + 1))
     flat = item_texts(ds, cfg.text)
     final = final_texts(ds, cfg, progress=not args.json, items=shown)
-    items = [{"index": i, "id": ds.item_ids[i - 1], "text": final[i]} for i in shown]
+    items: list[dict[str, Any]] = [{"index": i, "id": ds.item_ids[i - 1], "text": final[i]}
+                                   for i in shown]
     if cfg.text.rewrite != "none":
         for item in items:
             item["original"] = flat[item["index"]]

@@ -13,11 +13,13 @@ with ``key=False``; ``key_settings`` is the one place that reads the mark.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 import yaml
 
@@ -34,7 +36,7 @@ def option(default: Any, help: str, key: KeyRule = True, **bounds: Any) -> Any:
     can change a result (``key``), and numeric bounds (``ge``, ``gt``, ``le``, ``lt``)."""
     meta = {"help": help, "key": key, **bounds}
     if isinstance(default, list):
-        return field(default_factory=lambda d=default: list(d), metadata=meta)
+        return field(default_factory=functools.partial(list, default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -42,7 +44,7 @@ def choice(table: Registry[Any], default: Any, help: str, key: KeyRule = True) -
     """A field whose value is a name (or a list of names) registered in ``table``."""
     meta = {"help": help, "key": key, "registry": table}
     if isinstance(default, list):
-        return field(default_factory=lambda d=default: list(d), metadata=meta)
+        return field(default_factory=functools.partial(list, default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -344,7 +346,7 @@ class Config:
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {name: section_dict(getattr(self, name)) for name in SECTIONS}
 
-    def replace(self, **overrides: Any) -> "Config":
+    def replace(self, **overrides: Any) -> Config:
         """A validated copy with dotted overrides: ``cfg.replace(**{"train.seed": 43})``."""
         raw = self.to_dict()
         for dotted, value in overrides.items():
@@ -528,6 +530,7 @@ def _build_section(name: str, cls: type, values: Any, problems: list[str]) -> An
     components: dict[str, Any] = {}
     for component, given in theirs.items():
         settings_cls = next(t.entry(component).config for t in _tables(cls) if component in t)
+        assert settings_cls is not None  # routed keys come from entries with settings
         built = _check_values(f"{name}.{component}_", settings_cls, given, problems)
         ok = ok and built is not None
         components[component] = built
@@ -561,13 +564,15 @@ def _check_names(raw: dict[str, Any], problems: list[str]) -> None:
     for section, cls in SECTIONS.items():
         for f in _own_fields(cls):
             table = f.metadata.get("registry")
-            given = value(section, f.name) if table is not None else None
+            if table is None:
+                continue
+            given = value(section, f.name)
             names = given if isinstance(given, list) else [given]
             for name in names:
                 if isinstance(name, str) and name not in table:
                     problems.append(f"{section}.{f.name}: unknown {table.kind}; valid names are "
                                     f"{', '.join(table)}; got {name!r}")
-                elif table is not None and not isinstance(name, str):
+                elif not isinstance(name, str):
                     problems.append(f"{section}.{f.name}: must be a {table.kind} name "
                                     f"({', '.join(table)}); got {name!r}")
     name = value("data", "name")
@@ -687,7 +692,10 @@ def _field_line(key: str, tp: Any, f: dataclasses.Field[Any], default: Any) -> s
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:
-    return f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    assert f.default_factory is not dataclasses.MISSING
+    return f.default_factory()
 
 
 def describe() -> str:

@@ -15,8 +15,9 @@ register its entries, and imports that package the first time it is read.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, Optional, TypeVar
+from typing import Any, Generic, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -78,7 +79,7 @@ class Registry(Generic[T]):
 # Every table of swappable components, with the package that fills it.
 DATASETS: Registry[Any] = Registry("dataset family", "recxplore.data.sources")
 POOLINGS: Registry[Callable[..., Any]] = Registry("pooling", "recxplore.extract.pooling")
-OBJECTIVES: Registry[Callable[..., Any]] = Registry("tuning objective", "recxplore.tune.objectives")
+OBJECTIVES: Registry[Any] = Registry("tuning objective", "recxplore.tune.objectives")
 ADAPTERS: Registry[Callable[..., Any]] = Registry("adapter", "recxplore.adapt.adapters")
 FUSIONS: Registry[Callable[..., Any]] = Registry("fusion", "recxplore.adapt.fusions")
 BACKBONES: Registry[Callable[..., Any]] = Registry("backbone", "recxplore.backbones")

@@ -21,7 +21,8 @@ import numpy as np
 
 from recxplore.config import neutral_keys
 from recxplore.errors import RecxploreError
-from recxplore.tables import COLUMNS as METRICS, markdown
+from recxplore.tables import COLUMNS as METRICS
+from recxplore.tables import markdown
 
 PROTOCOLS = ("full", "sampled")
 # Settings that cannot tell cells apart: seeds, and what cannot change a result.
@@ -88,8 +89,8 @@ def collect(paths: list[Path]
     return dict(cells), baseline, assembled, failed
 
 
-def per_user_ndcg(run_dir: str, protocol: str, k: int = 10) -> dict[int, float]:
-    out = {}
+def per_user_ndcg(run_dir: str, protocol: str, k: int = 10) -> dict[str, float]:
+    out: dict[str, float] = {}
     with open(Path(run_dir) / "test_ranks.csv", newline="") as f:
         for row in csv.DictReader(f):
             rank = int(row[f"rank_{protocol}"])

@@ -35,10 +35,11 @@ import logging
 import multiprocessing
 import statistics
 import traceback
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import yaml
 
@@ -144,7 +145,9 @@ def _train_one(sweep: Sweep, overrides: list[str], seed: int, progress: bool,
     """One (cell, seed) as an entry of ``sweep.json`` plus its results (None when it failed).
     Module-level so that worker processes can run it."""
     if train is None:
-        from recxplore.pipeline import train
+        from recxplore.pipeline import train as train_one
+
+        train = train_one
     entry: dict[str, Any] = {"overrides": overrides}
     try:
         results = train(sweep.config(overrides, seed), progress=progress)
@@ -176,7 +179,7 @@ def run_sweep(sweep: Sweep, progress: bool = True,
         # seed of the first cells.
         pairs = [(label, seed) for seed in sweep.seeds for label in cells]
         if pool is None:
-            outcomes = (_train_one(sweep, cells[label], seed, progress, train)
+            outcomes: Iterator[dict[str, Any]] = (_train_one(sweep, cells[label], seed, progress, train)
                         for label, seed in pairs)
         else:  # workers show no bars: one line per finished run instead
             outcomes = pool.map(_train_one, *zip(*((sweep, cells[label], seed, False, train)

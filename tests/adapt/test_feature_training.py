@@ -4,10 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from recxplore.registry import ADAPTERS
-from recxplore.registry import BACKBONES
 from recxplore.pipeline import train
-
+from recxplore.registry import ADAPTERS, BACKBONES
 from recxplore.registry import FUSIONS as REGISTERED_FUSIONS
 
 FUSIONS = [f for f in REGISTERED_FUSIONS if "features" in REGISTERED_FUSIONS.entry(f).requires]

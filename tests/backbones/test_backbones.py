@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from recxplore.adapt.item_embedder import IDEmbedder
-from recxplore.registry import BACKBONES
 from recxplore.config import ModelConfig
+from recxplore.registry import BACKBONES
 
 
 def build(name, n_items=20, max_len=6):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from recxplore.llm import models
 from recxplore.extract.encode import encode, tokenize
+from recxplore.llm import models
 
 TEXTS = ["The movie item has the following attributes: \n title is Toy Story; year is 1995; "
          "genres is Animation, Children's, Comedy",

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from recxplore.llm import models
 from recxplore.extract.encode import encode, tokenize
+from recxplore.llm import models
 
 TEXTS = ["title is Item number 3", "genres is genre1", "title is Item number 12 genres is genre0 "
          "genre2 genre4", "Item"]

@@ -11,8 +11,9 @@ from recxplore.config import load
 from recxplore.data.prepare import prepare
 from recxplore.errors import ArtifactError
 from recxplore.extract import stage
-from recxplore.llm.models import ModelError
 from recxplore.extract.stage import ExtractError
+from recxplore.extract.store import open_store
+from recxplore.llm.models import ModelError
 from recxplore.pipeline import features
 
 
@@ -20,7 +21,6 @@ def extract_features(cfg, progress=False):
     """The store's folder and summary, as ``recxplore extract`` makes them."""
     store = features(cfg, progress=progress)[3]
     return store.path, store.to_dict()
-from recxplore.extract.store import open_store
 
 
 def cfg_for(tiny_cfg, model, **extra):

@@ -4,10 +4,9 @@ import json
 
 import pytest
 
-from recxplore.registry import BACKBONES
-from recxplore.train import batches
-from recxplore.registry import LOSSES
 from recxplore.pipeline import train
+from recxplore.registry import BACKBONES, LOSSES
+from recxplore.train import batches
 
 
 @pytest.mark.parametrize("loss", list(LOSSES))

@@ -8,7 +8,7 @@ Item text is metadata, not interactions, so either choice is leak-free for the r
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -36,10 +36,8 @@ def pca_transform(matrix: np.ndarray, rows: np.ndarray, components: float, white
     from sklearn.decomposition import PCA
 
     fit = matrix[rows]
-    if components >= 1:
-        n = int(min(components, fit.shape[0], fit.shape[1]))
-    else:
-        n = float(components)
+    n: float = int(min(components, fit.shape[0], fit.shape[1])) if components >= 1 else \
+        float(components)
     pca = PCA(n_components=n, whiten=whiten, svd_solver="full", random_state=seed).fit(fit)
     out = pca.transform(matrix).astype(np.float32)
     out[0] = 0.0

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from recxplore.adapt.item_embedder import ItemEmbedder
+from recxplore.backbones.transformer import TransformerBlock, attention_mask
 from recxplore.config import ModelConfig
 from recxplore.registry import BACKBONES
-from recxplore.backbones.transformer import TransformerBlock, attention_mask
 
 
 class BERT4Rec(nn.Module):

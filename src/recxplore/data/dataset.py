@@ -85,7 +85,7 @@ class Dataset:
                                    ensure_ascii=False) + "\n")
 
     @classmethod
-    def load(cls, folder: Path, name: str) -> "Dataset":
+    def load(cls, folder: Path, name: str) -> Dataset:
         try:
             arrays = np.load(folder / "data.npz")
             user_ids = json.loads((folder / "users.json").read_text(encoding="utf-8"))

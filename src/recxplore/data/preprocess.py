@@ -15,6 +15,7 @@ Order of operations (documented in the README):
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 
@@ -95,7 +96,7 @@ def preprocess(raw: RawData, cfg: DataConfig, name: str) -> Dataset:
     offsets = np.zeros(len(kept_users) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(np.bincount(new_u, minlength=len(kept_users)))
     item_raw = [str(item_ids[c]) for c in kept_items]
-    meta = [{}] + [raw.item_meta.get(item_id, {}) for item_id in item_raw]
+    meta: list[dict[str, Any]] = [{}] + [raw.item_meta.get(item_id, {}) for item_id in item_raw]
     return Dataset(name=name, user_ids=[str(user_ids[c]) for c in kept_users], item_ids=item_raw,
                    offsets=offsets, items=seq_items.astype(np.int64),
                    timestamps=seq_times.astype(np.float64), item_meta=meta)

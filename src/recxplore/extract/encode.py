@@ -8,7 +8,8 @@ pooled layer's states are kept (``output_hidden_states`` is requested only for a
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import numpy as np
 import torch

@@ -88,7 +88,7 @@ def open_store(path: Path, ds: Optional[Dataset] = None,
     rows, dim = manifest["rows"], manifest["dim"]
     matrix = np.zeros((rows, dim), dtype=np.float32)
     seen = np.zeros(rows, dtype=bool)
-    for k, shard in enumerate(manifest["shards"]):
+    for shard in manifest["shards"]:
         file = path / shard["file"]
         if not file.is_file() or sha256_file(file) != shard["sha256"]:
             raise ArtifactError(f"{file}: missing or altered (checksum mismatch); delete {path} "

@@ -15,16 +15,17 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
 
 from recxplore.cache import sha256_file
-from recxplore.errors import RecxploreError
 from recxplore.config import STATIC_EXTRACTORS
+from recxplore.errors import RecxploreError
 from recxplore.registry import Registry
 from recxplore.runtime import ensure_pad_token
 

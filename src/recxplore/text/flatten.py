@@ -14,7 +14,8 @@ attributes and the settings.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any, Optional
 
 _URL = re.compile(r"(https?://|www\.)\S+")
 _NUMBER = re.compile(r"^[\d.,\s]+$")

@@ -11,9 +11,10 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
 
@@ -45,13 +46,13 @@ class LocalGenerator:
         ensure_pad_token(self.tokenizer)
         self.model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[cfg.dtype],
                                                           local_files_only=offline)
-        self.model.to(self.device).eval()
+        self.model.to(self.device).eval()  # type: ignore[arg-type]  # transformers' stub
 
     def _prompt(self, system: str, user: str) -> str:
         if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(
+            return str(self.tokenizer.apply_chat_template(
                 [{"role": "system", "content": system}, {"role": "user", "content": user}],
-                tokenize=False, add_generation_prompt=True)
+                tokenize=False, add_generation_prompt=True))
         return f"{system}\n\n{user}\n\n"  # a base model without a chat template
 
     @torch.inference_mode()

@@ -7,6 +7,7 @@ from recxplore.data.dataset import Dataset
 from recxplore.data.sources import source_of, split_name
 from recxplore.text.flatten import flatten
 
+
 def text_settings(cfg: TextConfig, dataset_name: str) -> dict:
     """The resolved attribute list and domain: the config's, else the source's defaults."""
     source = source_of(dataset_name)

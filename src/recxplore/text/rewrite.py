@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from tqdm.auto import tqdm
 
-from recxplore.cache import stage_key, home_dir
+from recxplore.cache import home_dir, stage_key
 from recxplore.config import Config, key_settings
 from recxplore.data.dataset import Dataset
 from recxplore.errors import RecxploreError

@@ -28,9 +28,9 @@ from recxplore.errors import DataError
 from recxplore.eval.metrics import summarise
 from recxplore.eval.negatives import sample_negatives
 from recxplore.eval.protocol import rank_users
-from recxplore.train.batches import causal_batch, causal_windows, masked_batch, masked_windows
 from recxplore.registry import LOSSES
 from recxplore.runtime import device_type, resolve_device, save_atomic, set_threads
+from recxplore.train.batches import causal_batch, causal_windows, masked_batch, masked_windows
 from recxplore.train.losses import DEFAULT_NEGATIVES
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class TrainState:
     devices: list[dict[str, Any]] = field(default_factory=list)  # [{from_epoch, device}]
 
     @classmethod
-    def from_checkpoint(cls, saved: dict[str, Any], configured_device: str) -> "TrainState":
+    def from_checkpoint(cls, saved: dict[str, Any], configured_device: str) -> TrainState:
         # Checkpoints written before devices were recorded ran on the configured device.
         saved.setdefault("devices", [{"from_epoch": 1, "device": configured_device}])
         return cls(**saved)
@@ -148,11 +148,11 @@ def _train_epoch(run: _Run, cfg: Config, epoch: int, progress: bool) -> float:
     for start in bar:
         chunk = [run.windows[i] for i in order[start:start + tc.batch_size]]
         if run.causal:
-            inputs, targets = causal_batch(chunk)
+            arrays = causal_batch(chunk)
         else:
-            inputs, targets = masked_batch(chunk, model.mask_id, mc.mask_prob, rng)
-        inputs = torch.from_numpy(inputs).to(run.device)
-        targets = torch.from_numpy(targets).to(run.device)
+            arrays = masked_batch(chunk, model.mask_id, mc.mask_prob, rng)  # type: ignore[arg-type]
+        inputs = torch.from_numpy(arrays[0]).to(run.device)
+        targets = torch.from_numpy(arrays[1]).to(run.device)
         hidden = model(inputs)  # (B, L, D)
         where = targets > 0
         h, t = hidden[where], targets[where]  # (N, D), (N,)

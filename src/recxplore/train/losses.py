@@ -5,8 +5,6 @@ h: (N, D) predicted representations; targets: (N,) item ids >= 1; table: (n_item
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
 

@@ -70,8 +70,8 @@ def build_model(cfg: Config, ds: Dataset, inputs: Optional[ItemInputs] = None) -
 
 def run_identity(cfg: Config) -> dict[str, Any]:
     """What a run's key hashes besides its inputs' keys: every setting that can change it."""
-    ident = {name: key_settings(getattr(cfg, name)) for name in SECTIONS
-             if name not in UPSTREAM_ONLY}
+    ident: dict[str, Any] = {name: key_settings(getattr(cfg, name)) for name in SECTIONS
+                             if name not in UPSTREAM_ONLY}
     ident = {name: settings for name, settings in ident.items() if settings}
     if not uses_features(cfg):  # no text, no LLM: their settings cannot change the result
         ident.pop("text")

@@ -28,8 +28,14 @@ from recxplore.cache import Artifact, home_dir, sha256_file, stage_key
 from recxplore.config import Config, component_fields, key_settings
 from recxplore.data.dataset import Dataset
 from recxplore.llm import models
-from recxplore.llm.lora import (ADAPTER_FILE, TuneError, apply_adapters, check_base,
-                                lora_config, target_modules)
+from recxplore.llm.lora import (
+    ADAPTER_FILE,
+    TuneError,
+    apply_adapters,
+    check_base,
+    lora_config,
+    target_modules,
+)
 from recxplore.registry import OBJECTIVES
 from recxplore.runtime import ensure_pad_token, resolve_device, save_atomic, set_threads
 from recxplore.text.items import text_settings
@@ -66,8 +72,9 @@ def _load_lm(source: str, encoder: bool, offline: bool, trust_remote_code: bool)
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
     cls = AutoModelForMaskedLM if encoder else AutoModelForCausalLM
-    lm, info = cls.from_pretrained(source, local_files_only=offline,
-                                   trust_remote_code=trust_remote_code, output_loading_info=True)
+    lm, info = cls.from_pretrained(  # type: ignore[misc]  # a pair with output_loading_info
+        source, local_files_only=offline, trust_remote_code=trust_remote_code,
+        output_loading_info=True)
     lm.requires_grad_(False)
     prefix = lm.base_model_prefix + "."
     missing = set(info.get("missing_keys", []))

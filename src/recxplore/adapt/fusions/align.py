@@ -3,8 +3,9 @@ vector towards its vector in a frozen ID table pretrained by an ID-only run (LLM
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F

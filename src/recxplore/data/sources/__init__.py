@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from recxplore.data.sources import amazon, atomic, movielens, steam, yelp
 from recxplore.data.sources.readers import RawData
@@ -22,17 +24,27 @@ class Source:
 
 
 SOURCES = DATASETS  # family -> Source
+
+
+def _movielens_load(name: str, argument: str, data_dir: Path, which: str) -> RawData:
+    return movielens.load_movielens(name, data_dir)
+
+
+def _movielens_locate(name: str, argument: str, data_dir: Path, which: str) -> list[Path]:
+    return movielens.locate(name, data_dir)
+
+
 for _name in ("ml-100k", "ml-1m"):
     SOURCES.register(_name, Source(
-        load=lambda arg, d, which, n=_name: movielens.load_movielens(n, d),
-        locate=lambda arg, d, which, n=_name: movielens.locate(n, d),
+        load=functools.partial(_movielens_load, _name),
+        locate=functools.partial(_movielens_locate, _name),
         needs_argument=False, example=_name, text_attributes=("title", "year", "genres"),
         domain="movie"))
 for _release, _example in (("amazon2014", "Beauty"), ("amazon2018", "AMAZON_FASHION"),
                            ("amazon2023", "All_Beauty")):
     SOURCES.register(_release, Source(
-        load=lambda arg, d, which, r=_release: amazon.load_amazon(r, arg, d, which),
-        locate=lambda arg, d, which, r=_release: amazon.locate(r, arg, d, which),
+        load=functools.partial(amazon.load_amazon, _release),
+        locate=functools.partial(amazon.locate, _release),
         needs_argument=True, example=f"{_release}:{_example}",
         text_attributes=("title", "brand", "categories", "price", "description")))
 SOURCES.register("steam", Source(load=lambda arg, d, which: steam.load_steam(d),

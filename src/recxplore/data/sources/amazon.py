@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-from recxplore.data.sources.readers import (RawData, as_float, find_file, missing_files_error,
-                                            open_text_lines, parse_json, parse_json_or_literal,
-                                            require)
+from recxplore.data.sources.readers import (
+    RawData,
+    as_float,
+    find_file,
+    missing_files_error,
+    open_text_lines,
+    parse_json,
+    parse_json_or_literal,
+    require,
+)
 from recxplore.errors import DataError
 
 URLS = {

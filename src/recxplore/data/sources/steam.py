@@ -11,8 +11,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from recxplore.data.sources.readers import (RawData, find_file, missing_files_error,
-                                            open_text_lines, parse_json_or_literal, require)
+from recxplore.data.sources.readers import (
+    RawData,
+    find_file,
+    missing_files_error,
+    open_text_lines,
+    parse_json_or_literal,
+    require,
+)
 from recxplore.errors import DataError
 
 URL = "https://cseweb.ucsd.edu/~jmcauley/datasets.html#steam_data"
@@ -26,7 +32,7 @@ def locate(data_dir: Path) -> list[Path]:
 
 def _date(value: Any, path: Path, lineno: int) -> float:
     try:
-        day = dt.datetime.strptime(str(value), "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+        day = dt.datetime.strptime(str(value), "%Y-%m-%d").replace(tzinfo=dt.UTC)
     except ValueError:
         raise DataError(f"{path}:{lineno}: field 'date' must be YYYY-MM-DD; got {value!r}") from None
     return day.timestamp()

@@ -6,8 +6,15 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from recxplore.data.sources.readers import (RawData, as_float, find_file, missing_files_error,
-                                            open_text_lines, parse_json, require)
+from recxplore.data.sources.readers import (
+    RawData,
+    as_float,
+    find_file,
+    missing_files_error,
+    open_text_lines,
+    parse_json,
+    require,
+)
 from recxplore.errors import DataError
 
 URL = "https://www.yelp.com/dataset"
@@ -26,7 +33,7 @@ def _time(value: Any, path: Path, lineno: int) -> float:
     except ValueError:
         raise DataError(f"{path}:{lineno}: field 'date' must be 'YYYY-MM-DD HH:MM:SS'; "
                         f"got {value!r}") from None
-    return when.replace(tzinfo=dt.timezone.utc).timestamp()
+    return when.replace(tzinfo=dt.UTC).timestamp()
 
 
 def _attributes(value: Any) -> Any:

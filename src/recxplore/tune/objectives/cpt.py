@@ -15,8 +15,14 @@ from recxplore.config import Config, option
 from recxplore.data.dataset import Dataset
 from recxplore.registry import OBJECTIVES
 from recxplore.text.items import item_texts
-from recxplore.tune.objectives.common import (IGNORE, Objective, TuneModel, causal_loss, eos,
-                                              labelled_batch)
+from recxplore.tune.objectives.common import (
+    IGNORE,
+    Objective,
+    TuneModel,
+    causal_loss,
+    eos,
+    labelled_batch,
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,8 +27,14 @@ from recxplore.data.split import train_sequences
 from recxplore.registry import OBJECTIVES
 from recxplore.text.flatten import clean_value, flatten
 from recxplore.text.items import text_settings
-from recxplore.tune.objectives.common import (IGNORE, Objective, TuneModel, attributes_of,
-                                              causal_loss, eos)
+from recxplore.tune.objectives.common import (
+    IGNORE,
+    Objective,
+    TuneModel,
+    attributes_of,
+    causal_loss,
+    eos,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,7 +94,7 @@ def next_item_questions(ds: Dataset, cfg: Config, settings: SFTConfig
 def sft_examples(ds: Dataset, cfg: Config, settings: SFTConfig) -> list[tuple[str, str]]:
     out = []
     if "attribute" in settings.tasks:
-        seen = np.unique(np.concatenate([s for s in train_sequences(ds) if len(s)] or [[]]))
+        seen = np.unique(np.concatenate([s for s in train_sequences(ds) if len(s)] or [np.zeros(0, np.int64)]))
         out += attribute_questions(ds, cfg, seen.astype(np.int64))
     if "next_item" in settings.tasks:
         out += next_item_questions(ds, cfg, settings)
