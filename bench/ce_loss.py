@@ -36,8 +36,9 @@ def measure(fn, h, targets, table, reps=5):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--positions", type=int, default=25_600)
     parser.add_argument("--items", type=int, default=3_504)
     parser.add_argument("--hidden", type=int, default=64)
@@ -57,8 +58,9 @@ def main() -> None:
         out[f"{name}_loss"] = round(loss.item(), 6)
         out[f"{name}_grad_h"] = h.grad.clone()
         h.grad = table.grad = None
-    out["max_grad_difference"] = float((out.pop("full_logits_grad_h")
-                                        - out.pop("chunked_grad_h")).abs().max())
+    out["max_grad_difference"] = float(
+        (out.pop("full_logits_grad_h") - out.pop("chunked_grad_h")).abs().max()
+    )
     out["logits_megabytes_avoided"] = round(args.positions * args.items * 4 / 2**20, 1)
     out["speedup"] = round(out["full_logits_seconds"] / out["chunked_seconds"], 2)
     print(json.dumps(out, indent=1))

@@ -27,9 +27,13 @@ TARGETS = {"first run": 20 * 60.0, "rerun": 2 * 60.0}
 def timed_run(home: Path, log: Path) -> float:
     started = time.perf_counter()
     with open(log, "w") as err:
-        proc = subprocess.run([sys.executable, "-m", "recxplore", "run"], stderr=err,
-                              stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "RECXPLORE_HOME": str(home)})
+        proc = subprocess.run(
+            [sys.executable, "-m", "recxplore", "run"],
+            stderr=err,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "RECXPLORE_HOME": str(home)},
+        )
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"recxplore run failed (exit {proc.returncode}); its log is {log}")

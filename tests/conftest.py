@@ -10,8 +10,9 @@ import pytest
 from recxplore import config
 
 
-def write_tiny_atomic(folder: Path, name: str = "tiny", users: int = 30, items: int = 25,
-                      seed: int = 0) -> Path:
+def write_tiny_atomic(
+    folder: Path, name: str = "tiny", users: int = 30, items: int = 25, seed: int = 0
+) -> Path:
     """Users with 5-14 interactions each; every item is popular enough to pass 3-core filters."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -43,11 +44,22 @@ def tiny_dir(tmp_path) -> Path:
 @pytest.fixture
 def tiny_cfg(tiny_dir, home) -> config.Config:
     """A config that trains in well under a second per epoch on the tiny dataset."""
-    return config.load(None, [
-        "data.name=atomic:tiny", f"data.data_dir={tiny_dir}", "data.filter=none",
-        "model.hidden=16", "model.layers=1", "model.heads=2", "model.max_len=8",
-        "train.epochs=2", "train.batch_size=8", "eval.sampled_negatives=10",
-        f"paths.home={home}"])
+    return config.load(
+        None,
+        [
+            "data.name=atomic:tiny",
+            f"data.data_dir={tiny_dir}",
+            "data.filter=none",
+            "model.hidden=16",
+            "model.layers=1",
+            "model.heads=2",
+            "model.max_len=8",
+            "train.epochs=2",
+            "train.batch_size=8",
+            "eval.sampled_negatives=10",
+            f"paths.home={home}",
+        ],
+    )
 
 
 def build_tiny_llama(folder: Path, corpus: list[str], seed: int = 0, layers: int = 2) -> Path:
@@ -58,15 +70,29 @@ def build_tiny_llama(folder: Path, corpus: list[str], seed: int = 0, layers: int
 
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(
-        special_tokens=["[PAD]", "[UNK]", "[BOS]", "[EOS]"]))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]",
-                                        pad_token="[PAD]", bos_token="[BOS]", eos_token="[EOS]")
+    tok.train_from_iterator(
+        corpus, trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "[BOS]", "[EOS]"])
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        bos_token="[BOS]",
+        eos_token="[EOS]",
+    )
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=tok.get_vocab_size(), hidden_size=16, intermediate_size=32,
-                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
-                         max_position_embeddings=128, pad_token_id=0, bos_token_id=2,
-                         eos_token_id=3)
+    config = LlamaConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=3,
+    )
     LlamaModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -80,17 +106,31 @@ def build_tiny_bert(folder: Path, corpus: list[str], seed: int = 0) -> Path:
 
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    tok.train_from_iterator(
+        corpus,
+        trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]),
+    )
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]",
-                                        pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-                                        mask_token="[MASK]")
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=16, intermediate_size=32,
-                        num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=128,
-                        pad_token_id=0)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=128,
+        pad_token_id=0,
+    )
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

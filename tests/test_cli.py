@@ -20,8 +20,9 @@ def test_datasets(capsys, tiny_dir, home):
 
 
 def test_prepare(capsys, tiny_dir, home):
-    obj = run_json(capsys, ["prepare", "atomic:tiny", "--data-dir", str(tiny_dir),
-                            "data.filter=none"])
+    obj = run_json(
+        capsys, ["prepare", "atomic:tiny", "--data-dir", str(tiny_dir), "data.filter=none"]
+    )
     assert {"dataset", "users", "items", "interactions", "avg_seq_len"} <= set(obj)
     assert obj["users"] == 30
 
@@ -31,8 +32,9 @@ def test_train_prints_the_results_object(capsys, tiny_cfg, tmp_path):
     from recxplore import config
 
     path.write_text(config.dump(tiny_cfg))
-    obj = run_json(capsys, ["train", "--config", str(path), "model.backbone=gru4rec",
-                            "--no-progress"])
+    obj = run_json(
+        capsys, ["train", "--config", str(path), "model.backbone=gru4rec", "--no-progress"]
+    )
     assert obj["dataset"] == "atomic:tiny" and obj["seed"] == 42
     assert set(obj["metrics"]["test"]) == {"full", "sampled"}
     assert obj["config"]["model"]["backbone"] == "gru4rec"
@@ -57,20 +59,44 @@ def test_errors_are_one_line_messages_without_traceback(capsys, home):
 
 
 def test_module_entry_point_and_help():
-    out = subprocess.run([sys.executable, "-m", "recxplore", "train", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "recxplore", "train", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "loss (one of 'bce', 'ce', 'sampled'" in out
     assert "dotted overrides" in out
 
 
 def test_text_and_extract(capsys, tiny_dir, home):
-    obj = run_json(capsys, ["text", "atomic:tiny", "--data-dir", str(tiny_dir), "--limit", "2",
-                            "data.filter=none", "text.style=kv"])
+    obj = run_json(
+        capsys,
+        [
+            "text",
+            "atomic:tiny",
+            "--data-dir",
+            str(tiny_dir),
+            "--limit",
+            "2",
+            "data.filter=none",
+            "text.style=kv",
+        ],
+    )
     assert obj["dataset"] == "atomic:tiny" and [i["index"] for i in obj["items"]] == [1, 2]
     assert obj["items"][0]["text"].startswith("title: Item number")
-    obj = run_json(capsys, ["extract", "data.name=atomic:tiny", f"data.data_dir={tiny_dir}",
-                            "data.filter=none", "extract.model=tfidf-svd", "extract.static_dim=4",
-                            "--no-progress"])
+    obj = run_json(
+        capsys,
+        [
+            "extract",
+            "data.name=atomic:tiny",
+            f"data.data_dir={tiny_dir}",
+            "data.filter=none",
+            "extract.model=tfidf-svd",
+            "extract.static_dim=4",
+            "--no-progress",
+        ],
+    )
     assert {"path", "rows", "dim", "seconds", "items_per_second"} <= set(obj)
     assert obj["dim"] == 4
 
@@ -80,9 +106,19 @@ def test_tune_prints_path_stages_seconds(capsys, tiny_cfg, tiny_llama, tmp_path)
 
     path = tmp_path / "cfg.yaml"
     path.write_text(config.dump(tiny_cfg))
-    obj = run_json(capsys, ["tune", "--config", str(path), f"extract.model={tiny_llama}",
-                            "tune.stages=[scft]", "tune.steps=2", "tune.batch_size=4",
-                            "--no-progress"])
+    obj = run_json(
+        capsys,
+        [
+            "tune",
+            "--config",
+            str(path),
+            f"extract.model={tiny_llama}",
+            "tune.stages=[scft]",
+            "tune.steps=2",
+            "tune.batch_size=4",
+            "--no-progress",
+        ],
+    )
     assert obj["stages"] == ["scft"] and obj["seconds"] >= 0
     assert (Path(obj["path"]) / "adapter_model.safetensors").is_file()
     assert [t["steps"] for t in obj["trained"]] == [2]
@@ -91,8 +127,21 @@ def test_tune_prints_path_stages_seconds(capsys, tiny_cfg, tiny_llama, tmp_path)
 
 
 def test_text_rewrite_shows_original_and_rewritten(capsys, tiny_dir, home, tiny_llama):
-    obj = run_json(capsys, ["text", "atomic:tiny", "--data-dir", str(tiny_dir), "--limit", "2",
-                            "--rewrite", "summary", "data.filter=none",
-                            f"generate.model={tiny_llama}", "generate.max_new_tokens=4"])
+    obj = run_json(
+        capsys,
+        [
+            "text",
+            "atomic:tiny",
+            "--data-dir",
+            str(tiny_dir),
+            "--limit",
+            "2",
+            "--rewrite",
+            "summary",
+            "data.filter=none",
+            f"generate.model={tiny_llama}",
+            "generate.max_new_tokens=4",
+        ],
+    )
     assert obj["rewrite"] == "summary" and len(obj["items"]) == 2
     assert all(i["original"].startswith("The ") and i["text"] for i in obj["items"])

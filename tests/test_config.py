@@ -35,15 +35,25 @@ def test_every_shipped_yaml_validates(path):
 
 
 def test_overrides_are_typed():
-    cfg = config.load(None, ["train.lr=0.01", "eval.ks=[1, 3]", "train.select_metric=HR@3",
-                             "data.min_rating=4"])
+    cfg = config.load(
+        None, ["train.lr=0.01", "eval.ks=[1, 3]", "train.select_metric=HR@3", "data.min_rating=4"]
+    )
     assert cfg.train.lr == 0.01 and cfg.eval.ks == [1, 3] and cfg.data.min_rating == 4.0
 
 
 def test_all_problems_reported_at_once():
     with pytest.raises(ConfigError) as err:
-        config.load(None, ["train.lr=-1", "train.epochz=3", "foo.bar=1", "model.backbone=nope",
-                           "train.loss=hinge", "model.hidden=abc"])
+        config.load(
+            None,
+            [
+                "train.lr=-1",
+                "train.epochz=3",
+                "foo.bar=1",
+                "model.backbone=nope",
+                "train.loss=hinge",
+                "model.hidden=abc",
+            ],
+        )
     text = str(err.value)
     assert len(err.value.problems) == 6
     assert "train.lr: must be > 0.0; got -1" in text
@@ -54,17 +64,20 @@ def test_all_problems_reported_at_once():
     assert "model.hidden: must be an integer; got 'abc'" in text
 
 
-@pytest.mark.parametrize("override, message", [
-    ("model.heads=3", r"model.heads: must divide model.hidden=64"),
-    ("data.name=amazon2014", r"amazon2014 needs a name after a colon, e.g. amazon2014:Beauty"),
-    ("data.name=netflix", r"unknown dataset 'netflix'; valid forms are"),
-    ("train.num_negatives=5", r"train.num_negatives: not used by train.loss='ce'"),
-    ("train.select_metric=AUC", r"train.select_metric: must be HR@K, NDCG@K or MRR@K"),
-    ("eval.ks=[]", r"eval.ks: must be a non-empty list"),
-    ("model.dropout=1.0", r"model.dropout: must be < 1.0; got 1.0"),
-    ("trainlr=3", r"expected section.key=value|expected exactly section.key"),
-    ("train.lr", r"expected section.key=value"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.heads=3", r"model.heads: must divide model.hidden=64"),
+        ("data.name=amazon2014", r"amazon2014 needs a name after a colon, e.g. amazon2014:Beauty"),
+        ("data.name=netflix", r"unknown dataset 'netflix'; valid forms are"),
+        ("train.num_negatives=5", r"train.num_negatives: not used by train.loss='ce'"),
+        ("train.select_metric=AUC", r"train.select_metric: must be HR@K, NDCG@K or MRR@K"),
+        ("eval.ks=[]", r"eval.ks: must be a non-empty list"),
+        ("model.dropout=1.0", r"model.dropout: must be < 1.0; got 1.0"),
+        ("trainlr=3", r"expected section.key=value|expected exactly section.key"),
+        ("train.lr", r"expected section.key=value"),
+    ],
+)
 def test_error_messages(override, message):
     with pytest.raises(ConfigError, match=message):
         config.load(None, [override])
@@ -111,9 +124,12 @@ def test_replace_and_defaults_given_explicitly_keep_cache_keys():
     from recxplore.cache import stage_key
 
     cfg = config.load(None, [])
-    same = [cfg.replace(**{"adapt.fusion": "align"}).replace(**{"adapt.fusion": cfg.adapt.fusion}),
-            config.load(None, ["tune.lora_alpha=32.0", "adapt.align_temperature=2"])]
+    same = [
+        cfg.replace(**{"adapt.fusion": "align"}).replace(**{"adapt.fusion": cfg.adapt.fusion}),
+        config.load(None, ["tune.lora_alpha=32.0", "adapt.align_temperature=2"]),
+    ]
     for other in same:  # float fields with whole-number defaults used to come back as 32.0
         for section in ("tune", "adapt", "train"):
-            assert stage_key("k", other.to_dict()[section]) == \
-                stage_key("k", cfg.to_dict()[section]), section
+            assert stage_key("k", other.to_dict()[section]) == stage_key(
+                "k", cfg.to_dict()[section]
+            ), section

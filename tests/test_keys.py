@@ -18,25 +18,75 @@ DATASET = "d" * 20
 MODEL = {"model_type": "llama", "sha": "m" * 20}
 
 PINNED = [
-    ([],
-     {'train': '4b9184417267a64ff87e', 'extract': 'b06969c77409f3b17302', 'reduce': '1bd152022bd67f17be56', 'tune-cpt': '6d8c255e2d528d448357', 'tune-sft': '9b1e0d74096a35d7365a', 'tune-scft': 'be574dda0a3d4e6995ce'}),
-    (['adapt.fusion=replace', 'adapt.adapter=moe'],
-     {'train': '703926410792f8706b44', 'extract': 'b06969c77409f3b17302', 'reduce': '1bd152022bd67f17be56', 'tune-cpt': '6d8c255e2d528d448357', 'tune-sft': '9b1e0d74096a35d7365a', 'tune-scft': 'be574dda0a3d4e6995ce'}),
-    (['adapt.fusion=concat', 'adapt.adapter=pq', 'model.backbone=gru4rec', 'train.loss=bce'],
-     {'train': 'd5998dbbd4c9891eae05', 'extract': 'b06969c77409f3b17302', 'reduce': '1bd152022bd67f17be56', 'tune-cpt': '6d8c255e2d528d448357', 'tune-sft': '9b1e0d74096a35d7365a', 'tune-scft': 'be574dda0a3d4e6995ce'}),
-    (['adapt.fusion=align', 'adapt.adapter=linear', 'train.device=cuda', 'tune.stages=[cpt,sft]'],
-     {'train': '9a6e0e06fc55d4c526f9', 'extract': 'b06969c77409f3b17302', 'reduce': '1bd152022bd67f17be56', 'tune-cpt': '6d8c255e2d528d448357', 'tune-sft': '9b1e0d74096a35d7365a', 'tune-scft': 'be574dda0a3d4e6995ce'}),
+    (
+        [],
+        {
+            "train": "4b9184417267a64ff87e",
+            "extract": "b06969c77409f3b17302",
+            "reduce": "1bd152022bd67f17be56",
+            "tune-cpt": "6d8c255e2d528d448357",
+            "tune-sft": "9b1e0d74096a35d7365a",
+            "tune-scft": "be574dda0a3d4e6995ce",
+        },
+    ),
+    (
+        ["adapt.fusion=replace", "adapt.adapter=moe"],
+        {
+            "train": "703926410792f8706b44",
+            "extract": "b06969c77409f3b17302",
+            "reduce": "1bd152022bd67f17be56",
+            "tune-cpt": "6d8c255e2d528d448357",
+            "tune-sft": "9b1e0d74096a35d7365a",
+            "tune-scft": "be574dda0a3d4e6995ce",
+        },
+    ),
+    (
+        ["adapt.fusion=concat", "adapt.adapter=pq", "model.backbone=gru4rec", "train.loss=bce"],
+        {
+            "train": "d5998dbbd4c9891eae05",
+            "extract": "b06969c77409f3b17302",
+            "reduce": "1bd152022bd67f17be56",
+            "tune-cpt": "6d8c255e2d528d448357",
+            "tune-sft": "9b1e0d74096a35d7365a",
+            "tune-scft": "be574dda0a3d4e6995ce",
+        },
+    ),
+    (
+        [
+            "adapt.fusion=align",
+            "adapt.adapter=linear",
+            "train.device=cuda",
+            "tune.stages=[cpt,sft]",
+        ],
+        {
+            "train": "9a6e0e06fc55d4c526f9",
+            "extract": "b06969c77409f3b17302",
+            "reduce": "1bd152022bd67f17be56",
+            "tune-cpt": "6d8c255e2d528d448357",
+            "tune-sft": "9b1e0d74096a35d7365a",
+            "tune-scft": "be574dda0a3d4e6995ce",
+        },
+    ),
 ]
 
 
 def keys_of(cfg: config.Config) -> dict[str, str]:
-    out = {"train": stage_key("train", run_identity(cfg), (DATASET, "r" * 20)),
-           "extract": store_key(cfg, DATASET, MODEL),
-           "reduce": stage_key("reduce", pca_settings(cfg.adapt), ("s" * 20, DATASET))}
+    out = {
+        "train": stage_key("train", run_identity(cfg), (DATASET, "r" * 20)),
+        "extract": store_key(cfg, DATASET, MODEL),
+        "reduce": stage_key("reduce", pca_settings(cfg.adapt), ("s" * 20, DATASET)),
+    }
     for stage in ("cpt", "sft", "scft"):
         out[f"tune-{stage}"] = stage_key(
-            "tune", {"stage": stage, "tune": stage_settings(cfg, stage),
-                     "text": text_identity(cfg, rewritten=False), "model": MODEL}, (DATASET, ""))
+            "tune",
+            {
+                "stage": stage,
+                "tune": stage_settings(cfg, stage),
+                "text": text_identity(cfg, rewritten=False),
+                "model": MODEL,
+            },
+            (DATASET, ""),
+        )
     return out
 
 
@@ -47,19 +97,29 @@ def test_keys_are_pinned(overrides, expected):
 
 def test_settings_that_cannot_change_a_result_leave_every_key_alone():
     base = config.load(None, ["adapt.fusion=replace", "tune.stages=[cpt]"])
-    neutral = ["train.threads=1", "eval.batch_size=7", "paths.home=/elsewhere",
-               "data.data_dir=/raw/elsewhere", "extract.device=cpu", "tune.save_every=3",
-               "tune.threads=2", "tune.merge=false", "extract.offline=false"]
+    neutral = [
+        "train.threads=1",
+        "eval.batch_size=7",
+        "paths.home=/elsewhere",
+        "data.data_dir=/raw/elsewhere",
+        "extract.device=cpu",
+        "tune.save_every=3",
+        "tune.threads=2",
+        "tune.merge=false",
+        "extract.offline=false",
+    ]
     for override in neutral:
-        assert keys_of(config.load(None, ["adapt.fusion=replace", "tune.stages=[cpt]", override])
-                       ) == keys_of(base), override
+        assert keys_of(
+            config.load(None, ["adapt.fusion=replace", "tune.stages=[cpt]", override])
+        ) == keys_of(base), override
 
 
 def test_a_component_setting_moves_only_the_keys_it_can_change():
     base = keys_of(config.load(None, ["adapt.fusion=replace"]))
     sft = keys_of(config.load(None, ["adapt.fusion=replace", "tune.sft_history=9"]))
     assert sft["tune-sft"] != base["tune-sft"]
-    assert {k: v for k, v in sft.items() if k != "tune-sft"} == \
-        {k: v for k, v in base.items() if k != "tune-sft"}
+    assert {k: v for k, v in sft.items() if k != "tune-sft"} == {
+        k: v for k, v in base.items() if k != "tune-sft"
+    }
     moe = keys_of(config.load(None, ["adapt.fusion=replace", "adapt.moe_experts=3"]))
     assert moe["train"] != base["train"] and moe["extract"] == base["extract"]

@@ -61,8 +61,10 @@ def test_no_lower_layer_imports_a_higher_one():
     for module, deps in imports().items():
         for dep in deps:
             if layer_of(dep) > layer_of(module):
-                upward.append(f"{module} ({LAYERS[layer_of(module)][0]}) imports {dep} "
-                              f"({LAYERS[layer_of(dep)][0]})")
+                upward.append(
+                    f"{module} ({LAYERS[layer_of(module)][0]}) imports {dep} "
+                    f"({LAYERS[layer_of(dep)][0]})"
+                )
     assert not upward, "\n".join(sorted(upward))
 
 
@@ -77,7 +79,7 @@ def test_no_import_cycles():
             if dep.startswith(module + "."):
                 continue  # a package importing its own modules to register them
             if state.get(dep) == 1:
-                cycles.append(" -> ".join(path[path.index(dep):] + [dep]))
+                cycles.append(" -> ".join(path[path.index(dep) :] + [dep]))
             elif dep not in state:
                 visit(dep, path + [dep])
         state[module] = 2

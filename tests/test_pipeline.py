@@ -4,9 +4,16 @@ from recxplore import pipeline
 
 
 def test_run_compares_with_the_id_baseline(tiny_cfg):
-    cfg = tiny_cfg.replace(**{"adapt.fusion": "replace", "adapt.adapter": "linear",
-                              "extract.model": "tfidf-svd", "extract.static_dim": 8,
-                              "adapt.pca": None, "train.epochs": 1})
+    cfg = tiny_cfg.replace(
+        **{
+            "adapt.fusion": "replace",
+            "adapt.adapter": "linear",
+            "extract.model": "tfidf-svd",
+            "extract.static_dim": 8,
+            "adapt.pca": None,
+            "train.epochs": 1,
+        }
+    )
     out = pipeline.run(cfg, progress=False)
     baseline, model = out["runs"]
     assert baseline["config"]["adapt"]["fusion"] == "id"
@@ -20,6 +27,9 @@ def test_run_compares_with_the_id_baseline(tiny_cfg):
 
 def test_main_job_is_the_papers_best_with_overrides_on_top():
     cfg = pipeline.main_job_config(None, ["data.name=ml-1m"])
-    assert (cfg.adapt.fusion, cfg.adapt.adapter, cfg.tune.stages) == ("replace", "moe",
-                                                                      ["cpt", "sft"])
+    assert (cfg.adapt.fusion, cfg.adapt.adapter, cfg.tune.stages) == (
+        "replace",
+        "moe",
+        ["cpt", "sft"],
+    )
     assert cfg.data.name == "ml-1m"

@@ -25,8 +25,11 @@ NEURAL = ("pooling", "objective")  # these need a transformers extractor
 
 
 def every_entry():
-    return [pytest.param(kind, name, id=f"{kind}:{name}")
-            for kind, (table, _) in CASES.items() for name in table]
+    return [
+        pytest.param(kind, name, id=f"{kind}:{name}")
+        for kind, (table, _) in CASES.items()
+        for name in table
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -34,22 +37,41 @@ def big(tmp_path_factory):
     """300 items (PQ needs 256 codes' worth)."""
     from tests.conftest import write_tiny_atomic
 
-    return write_tiny_atomic(tmp_path_factory.mktemp("raw") / "big", name="big", users=80,
-                             items=300, seed=3)
+    return write_tiny_atomic(
+        tmp_path_factory.mktemp("raw") / "big", name="big", users=80, items=300, seed=3
+    )
 
 
 @pytest.mark.parametrize("kind,name", every_entry())
 def test_every_registered_component_runs_end_to_end(kind, name, big, tiny_llama, tmp_path):
     table, override = CASES[kind]
     extractor = str(tiny_llama) if kind in NEURAL else "tfidf-svd"
-    cfg = config.load(None, [
-        "data.name=atomic:big", f"data.data_dir={big}", "data.filter=none",
-        f"extract.model={extractor}", "extract.static_dim=32", "adapt.pca=16",
-        "adapt.pq_subvectors=4", "adapt.fusion=replace", "adapt.adapter=linear",
-        "model.hidden=16", "model.layers=1", "model.heads=2", "model.max_len=8",
-        "train.epochs=1", "train.batch_size=64", "eval.sampled_negatives=20",
-        "tune.steps=2", "tune.batch_size=4", "tune.save_every=2", f"paths.home={tmp_path}",
-        override.format(name)])
+    cfg = config.load(
+        None,
+        [
+            "data.name=atomic:big",
+            f"data.data_dir={big}",
+            "data.filter=none",
+            f"extract.model={extractor}",
+            "extract.static_dim=32",
+            "adapt.pca=16",
+            "adapt.pq_subvectors=4",
+            "adapt.fusion=replace",
+            "adapt.adapter=linear",
+            "model.hidden=16",
+            "model.layers=1",
+            "model.heads=2",
+            "model.max_len=8",
+            "train.epochs=1",
+            "train.batch_size=64",
+            "eval.sampled_negatives=20",
+            "tune.steps=2",
+            "tune.batch_size=4",
+            "tune.save_every=2",
+            f"paths.home={tmp_path}",
+            override.format(name),
+        ],
+    )
     results = train(cfg, progress=False)
     section, _, key = override.partition("=")[0].partition(".")
     assert name in str(results["config"][section][key])
@@ -57,7 +79,9 @@ def test_every_registered_component_runs_end_to_end(kind, name, big, tiny_llama,
     assert set(test) == {"full", "sampled"}
     for protocol in test.values():
         assert all(0.0 <= v <= 1.0 and math.isfinite(v) for v in protocol.values())
-        assert protocol["HR@10"] >= protocol["NDCG@10"]  # a hit at rank r counts 1 in HR, <= 1 in NDCG
+        assert (
+            protocol["HR@10"] >= protocol["NDCG@10"]
+        )  # a hit at rank r counts 1 in HR, <= 1 in NDCG
     assert results["timing"]["epochs"] == 1
 
 
@@ -74,8 +98,9 @@ def test_every_component_is_documented_and_its_settings_are_keys(kind, name):
         key = f"{name}_{f.name}"
         assert f"  {key} (" in described
         loaded = config.load(None, [f"{section}.{key}={_yaml(getattr(entry.config(), f.name))}"])
-        assert getattr(getattr(loaded, section).options(name), f.name) == \
-            getattr(entry.config(), f.name)
+        assert getattr(getattr(loaded, section).options(name), f.name) == getattr(
+            entry.config(), f.name
+        )
 
 
 def _yaml(value):
@@ -85,8 +110,11 @@ def _yaml(value):
 
 
 def test_an_unknown_component_lists_the_registered_ones():
-    with pytest.raises(config.ConfigError, match=r"adapt.adapter: unknown adapter; valid names "
-                                                 r"are linear, mlp, moe, pq; got 'lstm'"):
+    with pytest.raises(
+        config.ConfigError,
+        match=r"adapt.adapter: unknown adapter; valid names "
+        r"are linear, mlp, moe, pq; got 'lstm'",
+    ):
         config.load(None, ["adapt.adapter=lstm"])
     with pytest.raises(config.ConfigError, match=r"adapt.moe_expertz: unknown key"):
         config.load(None, ["adapt.moe_expertz=3"])

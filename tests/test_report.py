@@ -17,12 +17,34 @@ from recxplore.sweep import load_sweep, run_sweep
 def test_report_from_a_sweep(tiny_cfg, tmp_path, capsys):
     (tmp_path / "base.yaml").write_text(config.dump(tiny_cfg.replace(**{"train.epochs": 2})))
     path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump({"name": "r", "config": "base.yaml", "seeds": [1, 2],
-                                    "baseline": "sasrec", "cells": {
-                                        "sasrec": [], "gru4rec": ["model.backbone=gru4rec"]}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "r",
+                "config": "base.yaml",
+                "seeds": [1, 2],
+                "baseline": "sasrec",
+                "cells": {"sasrec": [], "gru4rec": ["model.backbone=gru4rec"]},
+            }
+        )
+    )
     record = run_sweep(load_sweep(path), progress=False)
-    assert main(["report", record["path"], "--out", str(tmp_path / "out"), "--baseline",
-                 "sasrec", "--title", "Two backbones", "--json"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                record["path"],
+                "--out",
+                str(tmp_path / "out"),
+                "--baseline",
+                "sasrec",
+                "--title",
+                "Two backbones",
+                "--json",
+            ]
+        )
+        == 0
+    )
     files = capsys.readouterr().out
     assert "report.md" in files and "ndcg10.png" in files
     text = (tmp_path / "out" / "report.md").read_text()
@@ -37,11 +59,15 @@ def test_report_from_a_sweep(tiny_cfg, tmp_path, capsys):
 
 
 def test_report_labels_loose_runs_by_what_differs(tiny_cfg, tmp_path):
-    runs = [train(tiny_cfg.replace(**{"train.epochs": 1, "train.seed": s,
-                                          "train.loss": loss}), progress=False)
-            for s in (1, 2) for loss in ("ce", "bce")]
-    out = write_report([r["run_dir"] for r in runs], tmp_path / "out",
-                       baseline="train.loss=ce")
+    runs = [
+        train(
+            tiny_cfg.replace(**{"train.epochs": 1, "train.seed": s, "train.loss": loss}),
+            progress=False,
+        )
+        for s in (1, 2)
+        for loss in ("ce", "bce")
+    ]
+    out = write_report([r["run_dir"] for r in runs], tmp_path / "out", baseline="train.loss=ce")
     assert out["cells"] == ["train.loss=ce", "train.loss=bce"]
 
 
@@ -69,14 +95,24 @@ def test_report_notes_failed_runs_and_runs_that_changed_device(tiny_cfg, tmp_pat
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     (tmp_path / "base.yaml").write_text(config.dump(tiny_cfg.replace(**{"train.epochs": 1})))
     path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump({"name": "n", "config": "base.yaml", "seeds": [1],
-                                    "cells": {"cpu": [], "gpu": ["train.device=cuda"]}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "n",
+                "config": "base.yaml",
+                "seeds": [1],
+                "cells": {"cpu": [], "gpu": ["train.device=cuda"]},
+            }
+        )
+    )
     record = run_sweep(load_sweep(path), progress=False)
     # as `--finish-on cpu` leaves a run that a GPU started
     results_file = Path(record["runs"][0]["run_dir"]) / "results.json"
     results = json.loads(results_file.read_text())
-    results["timing"]["devices"] = [{"from_epoch": 1, "device": "cuda"},
-                                    {"from_epoch": 2, "device": "cpu"}]
+    results["timing"]["devices"] = [
+        {"from_epoch": 1, "device": "cuda"},
+        {"from_epoch": 2, "device": "cpu"},
+    ]
     results_file.write_text(json.dumps(results))
     write_report([record["path"]], tmp_path / "out")
     text = (tmp_path / "out" / "report.md").read_text()
@@ -87,9 +123,20 @@ def test_report_notes_failed_runs_and_runs_that_changed_device(tiny_cfg, tmp_pat
 def test_a_p_value_that_underflows_is_not_printed_as_zero():
     from recxplore.report import summary_table
 
-    row = {"cell": "c", "seeds": 1, "full NDCG@10 change": -0.5, "full NDCG@10 p": 0.0,
-           "sampled NDCG@10 change": -0.3, "sampled NDCG@10 p": 2.5e-7}
-    row.update({f"{p} {m}": 0.1 for p in ("full", "sampled")
-                for m in ("HR@5", "HR@10", "NDCG@5", "NDCG@10")})
+    row = {
+        "cell": "c",
+        "seeds": 1,
+        "full NDCG@10 change": -0.5,
+        "full NDCG@10 p": 0.0,
+        "sampled NDCG@10 change": -0.3,
+        "sampled NDCG@10 p": 2.5e-7,
+    }
+    row.update(
+        {
+            f"{p} {m}": 0.1
+            for p in ("full", "sampled")
+            for m in ("HR@5", "HR@10", "NDCG@5", "NDCG@10")
+        }
+    )
     table = summary_table([row], baseline="b")
     assert "| < 1e-300 |" in table and "| 2.5e-07 |" in table and "| 0 |" not in table

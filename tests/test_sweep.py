@@ -22,15 +22,22 @@ def base_file(tiny_cfg, tmp_path):
 
 def write(tmp_path, body):
     path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump({"config": "base.yaml", "seeds": [1, 2], **body},
-                                   sort_keys=False))
+    path.write_text(
+        yaml.safe_dump({"config": "base.yaml", "seeds": [1, 2], **body}, sort_keys=False)
+    )
     return path
 
 
 def test_sweep_runs_cells_records_failures_and_resumes(base_file, tmp_path):
-    path = write(tmp_path, {"name": "demo", "baseline": "id",
-                            "cells": {"id": [], "broken": ["data.name=atomic:nowhere"]},
-                            "grid": {"model.backbone": ["gru4rec"], "train.loss": ["ce", "bce"]}})
+    path = write(
+        tmp_path,
+        {
+            "name": "demo",
+            "baseline": "id",
+            "cells": {"id": [], "broken": ["data.name=atomic:nowhere"]},
+            "grid": {"model.backbone": ["gru4rec"], "train.loss": ["ce", "bce"]},
+        },
+    )
     sweep = load_sweep(path)
     assert list(sweep.cells) == ["id", "broken", "gru4rec/ce", "gru4rec/bce"]
     calls = []
@@ -56,14 +63,28 @@ def test_sweep_runs_cells_records_failures_and_resumes(base_file, tmp_path):
 
 
 def test_modules_pick_winners_on_validation_and_assemble(base_file, tmp_path):
-    path = write(tmp_path, {"seeds": [1], "modules": {
-        "backbone": {"model.backbone": ["sasrec", "gru4rec"]},
-        "loss": {"train.loss": ["ce", "bce"]},
-        "cutoffs": {"eval.ks": [[5, 10], [5, 10, 20]]}}})  # list values, as tune.stages has
+    path = write(
+        tmp_path,
+        {
+            "seeds": [1],
+            "modules": {
+                "backbone": {"model.backbone": ["sasrec", "gru4rec"]},
+                "loss": {"train.loss": ["ce", "bce"]},
+                "cutoffs": {"eval.ks": [[5, 10], [5, 10, 20]]},
+            },
+        },
+    )  # list values, as tune.stages has
     record = run_sweep(load_sweep(path), progress=False)
     cells = {r["cell"]: r for r in record["runs"]}
-    assert set(cells) == {"backbone=sasrec", "backbone=gru4rec", "loss=ce", "loss=bce",
-                          "cutoffs=[5, 10]", "cutoffs=[5, 10, 20]", "assembled"}
+    assert set(cells) == {
+        "backbone=sasrec",
+        "backbone=gru4rec",
+        "loss=ce",
+        "loss=bce",
+        "cutoffs=[5, 10]",
+        "cutoffs=[5, 10, 20]",
+        "assembled",
+    }
     valid = {}
     for label, r in cells.items():
         results = json.loads((tmp_path / r["run_dir"] / "results.json").read_text())
@@ -89,13 +110,17 @@ def test_parallel_jobs_give_the_runs_of_a_serial_sweep(base_file, tmp_path):
     body = {"name": "par", "cells": {"id": [], "gru": ["model.backbone=gru4rec"]}}
     parallel = run_sweep(load_sweep(write(tmp_path, body)), progress=False, jobs=2)
     serial_home = tmp_path / "serial"
-    serial = run_sweep(load_sweep(write(tmp_path, body), [f"paths.home={serial_home}"]),
-                       progress=False)
+    serial = run_sweep(
+        load_sweep(write(tmp_path, body), [f"paths.home={serial_home}"]), progress=False
+    )
     assert [r["status"] for r in parallel["runs"]] == ["ok"] * 4
-    assert [(r["cell"], r["seed"]) for r in parallel["runs"]] == \
-        [(r["cell"], r["seed"]) for r in serial["runs"]]
+    assert [(r["cell"], r["seed"]) for r in parallel["runs"]] == [
+        (r["cell"], r["seed"]) for r in serial["runs"]
+    ]
     for a, b in zip(parallel["runs"], serial["runs"]):
         assert str(serial_home) in b["run_dir"] and str(serial_home) not in a["run_dir"]
-        metrics = [json.loads((tmp_path / r["run_dir"] / "results.json").read_text())["metrics"]
-                   for r in (a, b)]
+        metrics = [
+            json.loads((tmp_path / r["run_dir"] / "results.json").read_text())["metrics"]
+            for r in (a, b)
+        ]
         assert metrics[0] == metrics[1]  # same runs, computed in other processes

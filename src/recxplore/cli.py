@@ -57,12 +57,18 @@ def cmd_datasets(args: argparse.Namespace) -> None:
     from recxplore.data.sources import listed_datasets, locate
 
     data_dir = _data_dir(args)
-    rows = [{"name": name, "available": bool(locate(name, data_dir))}
-            for name in listed_datasets(data_dir)]
-    human = "\n".join(f"{r['name']:<28} {'available' if r['available'] else 'not found'}"
-                      for r in rows)
-    _emit(args, {"datasets": rows, "data_dir": str(data_dir)},
-          f"{human}\n(raw files are looked for in {data_dir}; see the README for downloads)")
+    rows = [
+        {"name": name, "available": bool(locate(name, data_dir))}
+        for name in listed_datasets(data_dir)
+    ]
+    human = "\n".join(
+        f"{r['name']:<28} {'available' if r['available'] else 'not found'}" for r in rows
+    )
+    _emit(
+        args,
+        {"datasets": rows, "data_dir": str(data_dir)},
+        f"{human}\n(raw files are looked for in {data_dir}; see the README for downloads)",
+    )
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
@@ -77,8 +83,11 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 def cmd_config(args: argparse.Namespace) -> None:
     cfg = _load_config(args)
-    _emit(args, cfg.to_dict(), config_mod.dump(cfg) if args.config or args.overrides
-          else config_mod.describe())
+    _emit(
+        args,
+        cfg.to_dict(),
+        config_mod.dump(cfg) if args.config or args.overrides else config_mod.describe(),
+    )
 
 
 def cmd_text(args: argparse.Namespace) -> None:
@@ -92,15 +101,18 @@ def cmd_text(args: argparse.Namespace) -> None:
     shown = list(range(1, last + 1))
     flat = item_texts(ds, cfg.text)
     final = final_texts(ds, cfg, progress=not args.json, items=shown)
-    items: list[dict[str, Any]] = [{"index": i, "id": ds.item_ids[i - 1], "text": final[i]}
-                                   for i in shown]
+    items: list[dict[str, Any]] = [
+        {"index": i, "id": ds.item_ids[i - 1], "text": final[i]} for i in shown
+    ]
     if cfg.text.rewrite != "none":
         for item in items:
             item["original"] = flat[item["index"]]
     human = "\n\n".join(
-        f"[{it['index']}] {it['id']}\n" + (f"original:  {it['original']}\nrewritten: "
-                                            if "original" in it else "") + it["text"]
-        for it in items)
+        f"[{it['index']}] {it['id']}\n"
+        + (f"original:  {it['original']}\nrewritten: " if "original" in it else "")
+        + it["text"]
+        for it in items
+    )
     _emit(args, {"dataset": ds.name, "rewrite": cfg.text.rewrite, "items": items}, human)
 
 
@@ -120,16 +132,28 @@ def cmd_tune(args: argparse.Namespace) -> None:
 
     cfg = _load_config(args)
     if not cfg.tune.stages:
-        raise config_mod.ConfigError(["tune.stages: empty, so there is nothing to tune; e.g. "
-                                      "tune.stages=[cpt,sft] (the paper's best) or [scft]"])
+        raise config_mod.ConfigError(
+            [
+                "tune.stages: empty, so there is nothing to tune; e.g. "
+                "tune.stages=[cpt,sft] (the paper's best) or [scft]"
+            ]
+        )
     started = time.perf_counter()
     chain = tune(cfg, progress=not args.no_progress, fresh=args.fresh)
     folders, trained = chain.folders, chain.trained
-    out = {"path": str(folders[-1]), "stages": cfg.tune.stages,
-           "adapters": [str(f) for f in folders], "trained": trained,
-           "seconds": round(time.perf_counter() - started, 3)}
-    human = "\n".join(f"{stage:<5} {folder}" for stage, folder in
-                      zip(([] if not cfg.tune.adapter else ["given"]) + cfg.tune.stages, folders))
+    out = {
+        "path": str(folders[-1]),
+        "stages": cfg.tune.stages,
+        "adapters": [str(f) for f in folders],
+        "trained": trained,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    human = "\n".join(
+        f"{stage:<5} {folder}"
+        for stage, folder in zip(
+            ([] if not cfg.tune.adapter else ["given"]) + cfg.tune.stages, folders
+        )
+    )
     _emit(args, out, f"{human}\n({len(trained)} stage(s) trained now, the rest from the cache)")
 
 
@@ -137,8 +161,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     from recxplore.pipeline import train
     from recxplore.tables import results_table
 
-    results = train(_load_config(args), progress=not args.no_progress, fresh=args.fresh,
-                        finish_on=args.finish_on)
+    results = train(
+        _load_config(args),
+        progress=not args.no_progress,
+        fresh=args.fresh,
+        finish_on=args.finish_on,
+    )
     _emit(args, results, f"{results_table([results])}\nrun folder: {results['run_dir']}")
 
 
@@ -156,12 +184,18 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from recxplore.sweep import load_sweep, run_sweep
 
     train = functools.partial(train_one, finish_on=args.finish_on) if args.finish_on else None
-    record = run_sweep(load_sweep(args.file, args.overrides), progress=not args.no_progress,
-                       train=train, jobs=args.jobs)
+    record = run_sweep(
+        load_sweep(args.file, args.overrides),
+        progress=not args.no_progress,
+        train=train,
+        jobs=args.jobs,
+    )
     failed = [r for r in record["runs"] if r["status"] != "ok"]
-    human = (f"{len(record['runs']) - len(failed)} run(s) finished, {len(failed)} failed; "
-             f"details in {record['path']}/sweep.json\n"
-             f"report: recxplore report {record['path']}")
+    human = (
+        f"{len(record['runs']) - len(failed)} run(s) finished, {len(failed)} failed; "
+        f"details in {record['path']}/sweep.json\n"
+        f"report: recxplore report {record['path']}"
+    )
     _emit(args, record, human)
 
 
@@ -170,12 +204,21 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     out = Path(args.out) if args.out else Path(args.paths[0]) / "report"
     words = ["recxplore", "report", *args.paths]
-    for flag, value in (("--out", args.out), ("--baseline", args.baseline), ("--title", args.title)):
+    for flag, value in (
+        ("--out", args.out),
+        ("--baseline", args.baseline),
+        ("--title", args.title),
+    ):
         if value:
             words += [flag, value]
     command = shlex.join(words)
-    summary = write_report([Path(p) for p in args.paths], out, baseline=args.baseline,
-                           title=args.title, command=command)
+    summary = write_report(
+        [Path(p) for p in args.paths],
+        out,
+        baseline=args.baseline,
+        title=args.title,
+        command=command,
+    )
     _emit(args, summary, "\n".join(summary["files"]))
 
 
@@ -195,18 +238,27 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="YAML config file (default: built-in defaults)")
-    p.add_argument("overrides", nargs="*", metavar="section.key=value",
-                   help="dotted overrides, e.g. model.backbone=gru4rec train.seed=43")
-    p.add_argument("--fresh", action="store_true",
-                   help="ignore a cached result and recompute (a finished run folder is replaced)")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="section.key=value",
+        help="dotted overrides, e.g. model.backbone=gru4rec train.seed=43",
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="ignore a cached result and recompute (a finished run folder is replaced)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="recxplore", description="LLM item features for sequential recommenders "
+        prog="recxplore",
+        description="LLM item features for sequential recommenders "
         "(RecXplore, arXiv 2509.14979). Caches and runs live under $RECXPLORE_HOME "
-        "(default ~/.cache/recxplore).")
+        "(default ~/.cache/recxplore).",
+    )
     parser.add_argument("--version", action="version", version=f"recxplore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     epilog = CONFIG_EPILOG + config_mod.describe()
@@ -219,63 +271,96 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Commands that name their dataset as an argument.
     for name, func, text in (
-            ("prepare", cmd_prepare, "read, filter and split a dataset; print its statistics"),
-            ("text", cmd_text, "item texts as the extractor sees them")):
+        ("prepare", cmd_prepare, "read, filter and split a dataset; print its statistics"),
+        ("text", cmd_text, "item texts as the extractor sees them"),
+    ):
         p = sub.add_parser(name, help=text, epilog=epilog, formatter_class=fmt)
-        p.add_argument("dataset", help="e.g. ml-100k, ml-1m, amazon2014:Beauty, steam, "
-                       "atomic:NAME")
+        p.add_argument("dataset", help="e.g. ml-100k, ml-1m, amazon2014:Beauty, steam, atomic:NAME")
         p.add_argument("--data-dir", help="folder with raw files (default: $RECXPLORE_HOME/raw)")
         _add_common(p)
         _add_config(p)
         p.set_defaults(func=func)
     text_parser = sub.choices["text"]
     text_parser.add_argument("--limit", type=int, metavar="N", help="only the first N items")
-    text_parser.add_argument("--rewrite", metavar="MODE",
-                             help="show LLM rewrites (text.rewrite: keywords, summary, expansion) "
-                             "beside the original texts; generate.* picks the generator")
+    text_parser.add_argument(
+        "--rewrite",
+        metavar="MODE",
+        help="show LLM rewrites (text.rewrite: keywords, summary, expansion) "
+        "beside the original texts; generate.* picks the generator",
+    )
 
     # Commands configured entirely by --config and overrides.
     for name, func, text in (
-            ("tune", cmd_tune, "LoRA-tune the extractor (tune.stages: cpt, sft, scft)"),
-            ("extract", cmd_extract, "embed every item's text into an embedding store"),
-            ("train", cmd_train, "train and evaluate one configuration"),
-            ("run", cmd_run, "the whole chain beside the ID-only baseline; no --config = the "
-             "paper's best pipeline (overrides go on top)")):
+        ("tune", cmd_tune, "LoRA-tune the extractor (tune.stages: cpt, sft, scft)"),
+        ("extract", cmd_extract, "embed every item's text into an embedding store"),
+        ("train", cmd_train, "train and evaluate one configuration"),
+        (
+            "run",
+            cmd_run,
+            "the whole chain beside the ID-only baseline; no --config = the "
+            "paper's best pipeline (overrides go on top)",
+        ),
+    ):
         p = sub.add_parser(name, help=text, epilog=epilog, formatter_class=fmt)
         _add_common(p)
         _add_config(p)
         p.set_defaults(func=func)
 
-    p = sub.add_parser("sweep", help="runs over cells and seeds from a sweep file (resumable)",
-                       description=_sweep_doc(), formatter_class=fmt)
+    p = sub.add_parser(
+        "sweep",
+        help="runs over cells and seeds from a sweep file (resumable)",
+        description=_sweep_doc(),
+        formatter_class=fmt,
+    )
     p.add_argument("file", help="sweep YAML, e.g. configs/paper/adapter.yaml")
-    p.add_argument("overrides", nargs="*", metavar="section.key=value",
-                   help="overrides for every cell, e.g. train.device=cuda")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="runs trained at once, each in its own process (default 1)")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="section.key=value",
+        help="overrides for every cell, e.g. train.device=cuda",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs trained at once, each in its own process (default 1)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_common(p)
     p.set_defaults(func=cmd_sweep)
 
     for name in ("train", "sweep"):
         sub.choices[name].add_argument(
-            "--finish-on", metavar="DEVICE", help="finish unfinished runs from their checkpoints "
+            "--finish-on",
+            metavar="DEVICE",
+            help="finish unfinished runs from their checkpoints "
             "on DEVICE (e.g. cpu, for runs started on a GPU machine) instead of train.device; they keep "
             "their keys and results.json lists each epoch's device; a run without a checkpoint "
-            "fails rather than starting there")
+            "fails rather than starting there",
+        )
 
     p = sub.add_parser("report", help="tables (Markdown, CSV) and a figure from runs or sweeps")
-    p.add_argument("paths", nargs="+", metavar="RUN_DIR",
-                   help="run folders and/or sweep folders (<home>/sweeps/NAME)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="run folders and/or sweep folders (<home>/sweeps/NAME)",
+    )
     p.add_argument("--out", metavar="DIR", help="output folder (default: FIRST/report)")
-    p.add_argument("--baseline", metavar="CELL", help="cell to compare against (default: the "
-                   "sweep's baseline)")
+    p.add_argument(
+        "--baseline", metavar="CELL", help="cell to compare against (default: the sweep's baseline)"
+    )
     p.add_argument("--title", help="report title")
     _add_common(p)
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("config", help="show every config key, or the resolved config",
-                       epilog=epilog, formatter_class=fmt)
+    p = sub.add_parser(
+        "config",
+        help="show every config key, or the resolved config",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
     _add_common(p)
     p.add_argument("--config", metavar="FILE", help="YAML config file to validate and resolve")
     p.add_argument("overrides", nargs="*", metavar="section.key=value")
@@ -293,8 +378,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
     if extra:
         args.overrides = list(args.overrides) + extra
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     func: Callable[[argparse.Namespace], None] = args.func
     try:
         func(args)

@@ -49,19 +49,22 @@ def tune(cfg: Config, progress: bool = True, fresh: bool = False) -> TuneChain:
     return tune_chain(cfg, ds, data_art.key, progress, fresh)
 
 
-def features(cfg: Config, progress: bool = True, fresh: bool = False
-             ) -> tuple[Dataset, str, TuneChain, StoreSummary]:
+def features(
+    cfg: Config, progress: bool = True, fresh: bool = False
+) -> tuple[Dataset, str, TuneChain, StoreSummary]:
     """prepare -> text -> tune -> extract: the dataset, its key, the LoRA chain and the store.
     ``fresh`` rebuilds the store (and not the stages before it)."""
     ds, data_art = prepare(cfg.data, home_dir(cfg.paths.home))
-    chain = tune_chain(cfg, ds, data_art.key, progress) if (
-        cfg.tune.stages or cfg.tune.adapter) else TuneChain()
+    chain = (
+        tune_chain(cfg, ds, data_art.key, progress)
+        if (cfg.tune.stages or cfg.tune.adapter)
+        else TuneChain()
+    )
     store = extract_features(cfg, ds, data_art.key, chain.folders, chain.keys, progress, fresh)
     return ds, data_art.key, chain, store
 
 
-def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = True
-                ) -> ItemInputs:
+def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = True) -> ItemInputs:
     """What the configured fusion and adapter read: reduced features, their PQ codes, a
     pretrained ID table; each stage through the cache."""
     wanted = needs(cfg)
@@ -71,20 +74,31 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = Tru
     expect = {"pooling": cfg.extract.pooling}
     read_manifest(store.path, ds, expect)  # a mismatch fails here, also when PCA is cached
     cache_root = home_dir(cfg.paths.home) / "cache"
-    reduced, key = reduced_features(lambda: open_store(store.path, ds, expect).embeddings,
-                                    store.path.name, ds, dataset_key, cfg.adapt, cache_root)
+    reduced, key = reduced_features(
+        lambda: open_store(store.path, ds, expect).embeddings,
+        store.path.name,
+        ds,
+        dataset_key,
+        cfg.adapt,
+        cache_root,
+    )
     _warn_if_constant(reduced, cfg)
     inputs = ItemInputs(features=reduced, keys=(key,))
     if "codes" in wanted:
         subvectors = cfg.adapt.options(cfg.adapt.adapter).subvectors
-        inputs = dataclasses.replace(inputs, codes=cached_codes(reduced, key, subvectors,
-                                                                cache_root))
+        inputs = dataclasses.replace(
+            inputs, codes=cached_codes(reduced, key, subvectors, cache_root)
+        )
     if "id_table" in wanted:
         id_run = train(cfg.replace(**{"adapt.fusion": "id"}), progress=progress)
-        state = torch.load(Path(id_run["run_dir"]) / "best.pt", map_location="cpu",
-                           weights_only=True)
-        inputs = dataclasses.replace(inputs, id_table=state["items.table.weight"].numpy(),
-                                     keys=inputs.keys + (Path(id_run["run_dir"]).name,))
+        state = torch.load(
+            Path(id_run["run_dir"]) / "best.pt", map_location="cpu", weights_only=True
+        )
+        inputs = dataclasses.replace(
+            inputs,
+            id_table=state["items.table.weight"].numpy(),
+            keys=inputs.keys + (Path(id_run["run_dir"]).name,),
+        )
     return inputs
 
 
@@ -92,23 +106,34 @@ def _warn_if_constant(features: np.ndarray, cfg: Config) -> None:
     """Features equal for every item cannot tell items apart; the run goes on (it is a valid,
     if useless, cell of a study), but says so."""
     items = features[1:]
-    if len(items) > 1 and float(items.std(axis=0).max()) <= 1e-6 * max(1.0, float(
-            np.abs(items).max())):
-        why = (" (a decoder's first token sees nothing after itself, so every item whose text "
-               "starts the same way gets the same vector; use mean, last or eol)"
-               if cfg.extract.pooling == "first" else "")
-        log.warning("%s features with %s pooling are the same for all %d items%s; they "
-                    "cannot tell items apart", cfg.extract.model, cfg.extract.pooling,
-                    len(items), why)
+    if len(items) > 1 and float(items.std(axis=0).max()) <= 1e-6 * max(
+        1.0, float(np.abs(items).max())
+    ):
+        why = (
+            " (a decoder's first token sees nothing after itself, so every item whose text "
+            "starts the same way gets the same vector; use mean, last or eol)"
+            if cfg.extract.pooling == "first"
+            else ""
+        )
+        log.warning(
+            "%s features with %s pooling are the same for all %d items%s; they "
+            "cannot tell items apart",
+            cfg.extract.model,
+            cfg.extract.pooling,
+            len(items),
+            why,
+        )
 
 
-def train(cfg: Config, progress: bool = True, fresh: bool = False,
-          finish_on: Optional[str] = None) -> dict[str, Any]:
+def train(
+    cfg: Config, progress: bool = True, fresh: bool = False, finish_on: Optional[str] = None
+) -> dict[str, Any]:
     """The whole chain for one configuration: its results object (``recxplore train``)."""
     ds, data_art = prepare(cfg.data, home_dir(cfg.paths.home))
     inputs = item_inputs(cfg, ds, data_art.key, progress)
-    return train_run(cfg, ds, data_art.key, inputs, progress=progress, fresh=fresh,
-                     finish_on=finish_on)
+    return train_run(
+        cfg, ds, data_art.key, inputs, progress=progress, fresh=fresh, finish_on=finish_on
+    )
 
 
 def run_folder(cfg: Config, progress: bool = True) -> Artifact:
@@ -125,8 +150,10 @@ def describe(cfg: Config) -> str:
     a = cfg.adapt
     stages = "+".join(cfg.tune.stages) or "frozen"
     pca = f"PCA {a.pca:g}" if a.pca is not None else "no PCA"
-    return (f"{cfg.extract.model} {stages} {cfg.extract.pooling}, {pca}, {a.adapter}, "
-            f"{a.fusion}, {cfg.model.backbone}")
+    return (
+        f"{cfg.extract.model} {stages} {cfg.extract.pooling}, {pca}, {a.adapter}, "
+        f"{a.fusion}, {cfg.model.backbone}"
+    )
 
 
 def _train_quietly(cfg: Config, fresh: bool) -> dict[str, Any]:
@@ -159,5 +186,4 @@ def run(cfg: Config, progress: bool = True, fresh: bool = False) -> dict[str, An
             pending = pool.submit(_train_quietly, base_cfg.replace(**split), fresh)
             model = train(cfg.replace(**split), progress=progress, fresh=fresh)
             baseline = pending.result()
-    return {"runs": [baseline, model],
-            "table": comparison_table(baseline, model, describe(cfg))}
+    return {"runs": [baseline, model], "table": comparison_table(baseline, model, describe(cfg))}

@@ -40,8 +40,14 @@ class Registry(Generic[T]):
         self._entries: dict[str, Entry[T]] = {}
         self._loaded = False
 
-    def register(self, name: str, build: T, config: Optional[type] = None, help: str = "",
-                 requires: tuple[str, ...] = ()) -> T:
+    def register(
+        self,
+        name: str,
+        build: T,
+        config: Optional[type] = None,
+        help: str = "",
+        requires: tuple[str, ...] = (),
+    ) -> T:
         if name != name.lower() or name in self._entries:
             raise ValueError(f"{self.kind} name {name!r} must be lowercase and unique")
         self._entries[name] = Entry(name, build, config, help, frozenset(requires))
@@ -56,8 +62,9 @@ class Registry(Generic[T]):
     def entry(self, name: str) -> Entry[T]:
         entries = self._load()
         if name not in entries:
-            raise KeyError(f"unknown {self.kind} {name!r}; valid names are "
-                           f"{', '.join(sorted(entries))}")
+            raise KeyError(
+                f"unknown {self.kind} {name!r}; valid names are {', '.join(sorted(entries))}"
+            )
         return entries[name]
 
     def __getitem__(self, name: str) -> T:

@@ -39,8 +39,10 @@ class ReportError(RecxploreError):
 def _results(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "results.json"
     if not path.is_file():
-        raise ReportError(f"{run_dir}: no results.json (not a finished run folder); finish the "
-                          f"run with the same `recxplore train` command or leave it out")
+        raise ReportError(
+            f"{run_dir}: no results.json (not a finished run folder); finish the "
+            f"run with the same `recxplore train` command or leave it out"
+        )
     results = json.loads(path.read_text(encoding="utf-8"))
     results["run_dir"] = str(run_dir)  # where it is now, not where it was trained
     return results
@@ -48,13 +50,17 @@ def _results(run_dir: Path) -> dict[str, Any]:
 
 def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
     id_only = cfg["adapt"]["fusion"] == "id"  # then no text, LLM or adapter setting matters
-    return {f"{s}.{k}": v for s, sec in cfg.items() for k, v in sec.items()
-            if (s, k) not in IGNORED and not (id_only and s in UNUSED_BY_ID and k != "fusion")}
+    return {
+        f"{s}.{k}": v
+        for s, sec in cfg.items()
+        for k, v in sec.items()
+        if (s, k) not in IGNORED and not (id_only and s in UNUSED_BY_ID and k != "fusion")
+    }
 
 
-def collect(paths: list[Path]
-            ) -> tuple[dict[str, list[dict[str, Any]]], Optional[str], list[list[str]],
-                       list[dict[str, Any]]]:
+def collect(
+    paths: list[Path],
+) -> tuple[dict[str, list[dict[str, Any]]], Optional[str], list[list[str]], list[dict[str, Any]]]:
     """cell label -> results of its seeds (in order met), a sweep's baseline if any, the
     overrides each one-module-at-a-time sweep assembled from its winners, and the sweeps' runs
     that failed or did not finish."""
@@ -98,8 +104,9 @@ def per_user_ndcg(run_dir: str, protocol: str, k: int = 10) -> dict[str, float]:
     return out
 
 
-def paired_test(cell: list[dict[str, Any]], base: list[dict[str, Any]], protocol: str
-                ) -> Optional[float]:
+def paired_test(
+    cell: list[dict[str, Any]], base: list[dict[str, Any]], protocol: str
+) -> Optional[float]:
     """p-value of a paired t-test over (seed, user) pairs present in both cells."""
     from scipy.stats import ttest_rel
 
@@ -117,8 +124,9 @@ def paired_test(cell: list[dict[str, Any]], base: list[dict[str, Any]], protocol
     return float(ttest_rel(a, b).pvalue)
 
 
-def summarise(cells: dict[str, list[dict[str, Any]]], baseline: Optional[str]
-              ) -> list[dict[str, Any]]:
+def summarise(
+    cells: dict[str, list[dict[str, Any]]], baseline: Optional[str]
+) -> list[dict[str, Any]]:
     rows = []
     for label, runs in cells.items():
         row: dict[str, Any] = {"cell": label, "seeds": len(runs)}
@@ -129,8 +137,7 @@ def summarise(cells: dict[str, list[dict[str, Any]]], baseline: Optional[str]
                 row[f"{p} {m} std"] = statistics.stdev(values) if len(values) > 1 else 0.0
         if baseline and baseline in cells and label != baseline:
             for p in PROTOCOLS:
-                base = statistics.mean(r["metrics"]["test"][p]["NDCG@10"]
-                                       for r in cells[baseline])
+                base = statistics.mean(r["metrics"]["test"][p]["NDCG@10"] for r in cells[baseline])
                 row[f"{p} NDCG@10 change"] = row[f"{p} NDCG@10"] / base - 1 if base else None
                 row[f"{p} NDCG@10 p"] = paired_test(runs, cells[baseline], p)
         rows.append(row)
@@ -176,8 +183,13 @@ def figure(rows: list[dict[str, Any]], path: Path, title: str, baseline: Optiona
     labels = [r["cell"] for r in rows]
     for ax, p in zip(axes, PROTOCOLS):
         colours = ["tab:gray" if lab == baseline else "tab:blue" for lab in labels]
-        ax.bar(range(len(rows)), [r[f"{p} NDCG@10"] for r in rows],
-               yerr=[r[f"{p} NDCG@10 std"] for r in rows], color=colours, capsize=3)
+        ax.bar(
+            range(len(rows)),
+            [r[f"{p} NDCG@10"] for r in rows],
+            yerr=[r[f"{p} NDCG@10 std"] for r in rows],
+            color=colours,
+            capsize=3,
+        )
         ax.set_xticks(range(len(rows)), labels, rotation=45, ha="right", fontsize=8)
         ax.set_title(f"test NDCG@10, {p} ranking")
     fig.suptitle(title)
@@ -198,9 +210,11 @@ def _selection(cells: dict[str, list[dict[str, Any]]], assembled: list[list[str]
         scores.append(f"{label} {mean:.4f}")
     lines = []
     for overrides in assembled:
-        lines += [f"Chosen on validation {metric} (mean over seeds) and run together as "
-                  f"`assembled`: {', '.join(overrides)}. Validation scores: {'; '.join(scores)}.",
-                  ""]
+        lines += [
+            f"Chosen on validation {metric} (mean over seeds) and run together as "
+            f"`assembled`: {', '.join(overrides)}. Validation scores: {'; '.join(scores)}.",
+            "",
+        ]
     return lines
 
 
@@ -220,8 +234,13 @@ def _caveats(failed: list[dict[str, Any]], cells: dict[str, list[dict[str, Any]]
     return ["Notes:", "", *notes, ""] if notes else []
 
 
-def write_report(paths: list[Path], out: Path, baseline: Optional[str] = None,
-                 title: Optional[str] = None, command: Optional[str] = None) -> dict[str, Any]:
+def write_report(
+    paths: list[Path],
+    out: Path,
+    baseline: Optional[str] = None,
+    title: Optional[str] = None,
+    command: Optional[str] = None,
+) -> dict[str, Any]:
     cells, sweep_baseline, assembled, failed = collect(paths)
     baseline = baseline or sweep_baseline
     if baseline is not None and baseline not in cells:
@@ -232,20 +251,35 @@ def write_report(paths: list[Path], out: Path, baseline: Optional[str] = None,
     title = title or (", ".join(sweeps) if sweeps else f"{len(paths)} runs")
     table = summary_table(rows, baseline)
     with open(out / "table.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r},
-                                                     key=lambda k: (k != "cell", k)))
+        writer = csv.DictWriter(
+            f, fieldnames=sorted({k for r in rows for k in r}, key=lambda k: (k != "cell", k))
+        )
         writer.writeheader()
         writer.writerows(rows)
     figure(rows, out / "ndcg10.png", title, baseline)
     datasets = sorted({r["dataset"] for runs in cells.values() for r in runs})
-    text = [f"# {title}", "", f"Datasets: {', '.join(datasets)}. Test metrics, mean ± std over "
-            f"seeds; bold = best mean per column."
-            + (f" Δ = relative change of the mean against `{baseline}`; p = paired t-test over "
-               f"(seed, user) pairs of per-user NDCG@10." if baseline else ""), "", table, "",
-            "![NDCG@10](ndcg10.png)", ""]
+    text = [
+        f"# {title}",
+        "",
+        f"Datasets: {', '.join(datasets)}. Test metrics, mean ± std over "
+        f"seeds; bold = best mean per column."
+        + (
+            f" Δ = relative change of the mean against `{baseline}`; p = paired t-test over "
+            f"(seed, user) pairs of per-user NDCG@10."
+            if baseline
+            else ""
+        ),
+        "",
+        table,
+        "",
+        "![NDCG@10](ndcg10.png)",
+        "",
+    ]
     text += _selection(cells, assembled) + _caveats(failed, cells)
     if command:
         text += ["Made by:", "", "```bash", command, "```", ""]
     (out / "report.md").write_text("\n".join(text), encoding="utf-8")
-    return {"files": [str(out / n) for n in ("report.md", "table.csv", "ndcg10.png")],
-            "cells": [r["cell"] for r in rows]}
+    return {
+        "files": [str(out / n) for n in ("report.md", "table.csv", "ndcg10.png")],
+        "cells": [r["cell"] for r in rows],
+    }

@@ -24,8 +24,12 @@ def resolve_device(name: str, key: str) -> torch.device:
     torch's assertion deep in a run, when it names CUDA on a machine without it."""
     device = torch.device(device_type(name) if name == "auto" else name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError([f"{key}={name}: torch {torch.__version__} sees no CUDA device on this "
-                           f"machine; set {key}=cpu or {key}=auto"])
+        raise ConfigError(
+            [
+                f"{key}={name}: torch {torch.__version__} sees no CUDA device on this "
+                f"machine; set {key}=cpu or {key}=auto"
+            ]
+        )
     return device
 
 

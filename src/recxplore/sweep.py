@@ -82,9 +82,15 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
         raise ConfigError([f"sweep file {path}: not valid YAML ({err})"]) from None
-    problems = [f"{path}: {k}: unknown key; valid keys are {', '.join(KEYS)}"
-                for k in raw if k not in KEYS] if isinstance(raw, dict) else \
-        [f"{path}: must be a mapping with keys {', '.join(KEYS)}"]
+    problems = (
+        [
+            f"{path}: {k}: unknown key; valid keys are {', '.join(KEYS)}"
+            for k in raw
+            if k not in KEYS
+        ]
+        if isinstance(raw, dict)
+        else [f"{path}: must be a mapping with keys {', '.join(KEYS)}"]
+    )
     if problems:
         raise ConfigError(problems)
     base = (path.parent / raw["config"]).resolve() if raw.get("config") else None
@@ -106,21 +112,30 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
     modules = raw.get("modules") or {}
     for module, choice in modules.items():
         if not (isinstance(choice, dict) and len(choice) == 1):
-            problems.append(f"{path}: modules.{module}: must map one key to its values, e.g. "
-                            f"{{extract.pooling: [mean, last]}}")
+            problems.append(
+                f"{path}: modules.{module}: must map one key to its values, e.g. "
+                f"{{extract.pooling: [mean, last]}}"
+            )
             continue
-        (key, values), = choice.items()
+        ((key, values),) = choice.items()
         for v in values:
             cells[f"{module}={_fmt(v)}"] = [f"{key}={_fmt(v)}"]
     if not cells:
         problems.append(f"{path}: no cells: give cells, grid or modules")
-    sweep = Sweep(name=str(raw.get("name") or path.stem), path=path, base=base,
-                  overrides=[str(o) for o in raw.get("set") or []] + list(extra or []),
-                  seeds=seeds if not problems else [42], baseline=raw.get("baseline"),
-                  cells=cells, modules=modules)
+    sweep = Sweep(
+        name=str(raw.get("name") or path.stem),
+        path=path,
+        base=base,
+        overrides=[str(o) for o in raw.get("set") or []] + list(extra or []),
+        seeds=seeds if not problems else [42],
+        baseline=raw.get("baseline"),
+        cells=cells,
+        modules=modules,
+    )
     if sweep.baseline is not None and sweep.baseline not in cells:
-        problems.append(f"{path}: baseline: {sweep.baseline!r} is not a cell; cells are "
-                        f"{', '.join(cells)}")
+        problems.append(
+            f"{path}: baseline: {sweep.baseline!r} is not a cell; cells are {', '.join(cells)}"
+        )
     for label, overrides in cells.items():
         try:
             sweep.config(overrides, sweep.seeds[0])
@@ -140,8 +155,13 @@ def _select_score(results: dict[str, Any]) -> float:
     return results["metrics"]["valid"]["full"][metric]
 
 
-def _train_one(sweep: Sweep, overrides: list[str], seed: int, progress: bool,
-               train: Optional[Callable[..., dict[str, Any]]] = None) -> dict[str, Any]:
+def _train_one(
+    sweep: Sweep,
+    overrides: list[str],
+    seed: int,
+    progress: bool,
+    train: Optional[Callable[..., dict[str, Any]]] = None,
+) -> dict[str, Any]:
     """One (cell, seed) as an entry of ``sweep.json`` plus its results (None when it failed).
     Module-level so that worker processes can run it."""
     if train is None:
@@ -154,14 +174,20 @@ def _train_one(sweep: Sweep, overrides: list[str], seed: int, progress: bool,
         entry.update(status="ok", run_dir=results["run_dir"])
         return {"entry": entry, "results": results}
     except Exception as err:  # noqa: BLE001 -- one failed run must not stop the sweep
-        entry.update(status="failed", error=f"{type(err).__name__}: {err}",
-                     traceback=traceback.format_exc(limit=5))
+        entry.update(
+            status="failed",
+            error=f"{type(err).__name__}: {err}",
+            traceback=traceback.format_exc(limit=5),
+        )
         return {"entry": entry, "results": None}
 
 
-def run_sweep(sweep: Sweep, progress: bool = True,
-              train: Optional[Callable[..., dict[str, Any]]] = None,
-              jobs: int = 1) -> dict[str, Any]:
+def run_sweep(
+    sweep: Sweep,
+    progress: bool = True,
+    train: Optional[Callable[..., dict[str, Any]]] = None,
+    jobs: int = 1,
+) -> dict[str, Any]:
     """Run every (cell, seed), ``jobs`` at a time; return (and write to ``sweep.json``) what
     happened to each."""
     if jobs < 1:
@@ -169,27 +195,40 @@ def run_sweep(sweep: Sweep, progress: bool = True,
     cfg0 = sweep.config([], sweep.seeds[0])
     folder = sweep_dir(sweep, cfg0.paths.home)
     folder.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {"name": sweep.name, "file": str(sweep.path), "seeds": sweep.seeds,
-                              "baseline": sweep.baseline, "runs": [], "winners": {}}
-    pool = (ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
-            if jobs > 1 else None)
+    record: dict[str, Any] = {
+        "name": sweep.name,
+        "file": str(sweep.path),
+        "seeds": sweep.seeds,
+        "baseline": sweep.baseline,
+        "runs": [],
+        "winners": {},
+    }
+    pool = (
+        ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+        if jobs > 1
+        else None
+    )
 
     def run_cells(cells: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
         # Seed-major: a sweep stopped part way has every cell on its first seed, not every
         # seed of the first cells.
         pairs = [(label, seed) for seed in sweep.seeds for label in cells]
         if pool is None:
-            outcomes: Iterator[dict[str, Any]] = (_train_one(sweep, cells[label], seed, progress, train)
-                        for label, seed in pairs)
+            outcomes: Iterator[dict[str, Any]] = (
+                _train_one(sweep, cells[label], seed, progress, train) for label, seed in pairs
+            )
         else:  # workers show no bars: one line per finished run instead
-            outcomes = pool.map(_train_one, *zip(*((sweep, cells[label], seed, False, train)
-                                                    for label, seed in pairs)))
+            outcomes = pool.map(
+                _train_one,
+                *zip(*((sweep, cells[label], seed, False, train) for label, seed in pairs)),
+            )
         done: dict[str, list[dict[str, Any]]] = {label: [] for label in cells}
         for (label, seed), outcome in zip(pairs, outcomes):
             entry = {"cell": label, "seed": seed, **outcome["entry"]}
             if outcome["results"] is None:
-                log.error("sweep %s: cell %s seed %d failed: %s", sweep.name, label, seed,
-                          entry["error"])
+                log.error(
+                    "sweep %s: cell %s seed %d failed: %s", sweep.name, label, seed, entry["error"]
+                )
             else:
                 done[label].append(outcome["results"])
                 log.info("sweep %s: cell %s seed %d finished", sweep.name, label, seed)
@@ -202,10 +241,13 @@ def run_sweep(sweep: Sweep, progress: bool = True,
         if sweep.modules:
             winners = []
             for module, choice in sweep.modules.items():
-                (key, values), = choice.items()
+                ((key, values),) = choice.items()
                 runs = [finished[f"{module}={_fmt(v)}"] for v in values]  # values may be lists
-                scored = [(statistics.mean(_select_score(r) for r in done), v)
-                          for v, done in zip(values, runs) if done]
+                scored = [
+                    (statistics.mean(_select_score(r) for r in done), v)
+                    for v, done in zip(values, runs)
+                    if done
+                ]
                 if scored:
                     best = max(scored, key=lambda s: s[0])[1]
                     record["winners"][module] = {"key": key, "value": best}

@@ -14,19 +14,28 @@ def markdown(head: list[str], rows: list[list[str]]) -> str:
 
 def run_label(results: dict[str, Any]) -> str:
     c = results["config"]
-    return (f"{results['dataset']} {c['model']['backbone']} {c['adapt']['fusion']} "
-            f"{c['train']['loss']} seed {results['seed']}")
+    return (
+        f"{results['dataset']} {c['model']['backbone']} {c['adapt']['fusion']} "
+        f"{c['train']['loss']} seed {results['seed']}"
+    )
 
 
 def results_table(runs: list[dict[str, Any]], metrics: tuple[str, ...] = COLUMNS) -> str:
-    head = ["run"] + [f"full {m}" for m in metrics] + [f"sampled {m}" for m in metrics] + \
-        ["best epoch", "train s"]
+    head = (
+        ["run"]
+        + [f"full {m}" for m in metrics]
+        + [f"sampled {m}" for m in metrics]
+        + ["best epoch", "train s"]
+    )
     rows = []
     for r in runs:
         test = r["metrics"]["test"]
-        rows.append([run_label(r)] + [f"{test['full'][m]:.4f}" for m in metrics] +
-                    [f"{test['sampled'][m]:.4f}" for m in metrics] +
-                    [str(r["timing"]["best_epoch"]), f"{r['timing']['train_seconds']:.0f}"])
+        rows.append(
+            [run_label(r)]
+            + [f"{test['full'][m]:.4f}" for m in metrics]
+            + [f"{test['sampled'][m]:.4f}" for m in metrics]
+            + [str(r["timing"]["best_epoch"]), f"{r['timing']['train_seconds']:.0f}"]
+        )
     return markdown(head, rows)
 
 

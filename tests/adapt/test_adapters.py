@@ -16,13 +16,24 @@ FEATURE_FUSIONS = [f for f in FUSIONS if "features" in FUSIONS.entry(f).requires
 def make(adapter, fusion, rows=12, d=8, hidden=4):
     torch.manual_seed(0)
     features = torch.randn(rows, d)
-    inputs = ItemInputs(features=features.numpy(),
-                        codes=torch.randint(0, 256, (rows, 2)).numpy(),
-                        id_table=torch.randn(rows, hidden).numpy())
-    cfg = config.load(None, [f"adapt.adapter={adapter}", f"adapt.fusion={fusion}",
-                             "adapt.mlp_hidden=6", "adapt.moe_experts=3", "adapt.align_weight=0.5",
-                             "adapt.align_temperature=1.0", "adapt.adapter_dropout=0.0",
-                             f"model.hidden={hidden}"])
+    inputs = ItemInputs(
+        features=features.numpy(),
+        codes=torch.randint(0, 256, (rows, 2)).numpy(),
+        id_table=torch.randn(rows, hidden).numpy(),
+    )
+    cfg = config.load(
+        None,
+        [
+            f"adapt.adapter={adapter}",
+            f"adapt.fusion={fusion}",
+            "adapt.mlp_hidden=6",
+            "adapt.moe_experts=3",
+            "adapt.align_weight=0.5",
+            "adapt.align_temperature=1.0",
+            "adapt.adapter_dropout=0.0",
+            f"model.hidden={hidden}",
+        ],
+    )
     return build_item_embedder(cfg, rows - 1, inputs), features
 
 
@@ -43,8 +54,11 @@ def test_shapes_padding_and_gradients(adapter, fusion):
     if extra is not None:
         loss = loss + extra
     loss.backward()
-    assert all(p.grad is not None for p in emb.adapter.parameters() if p.requires_grad
-               and (adapter != "moe" or p is not emb.adapter.gate_noise.weight))
+    assert all(
+        p.grad is not None
+        for p in emb.adapter.parameters()
+        if p.requires_grad and (adapter != "moe" or p is not emb.adapter.gate_noise.weight)
+    )
     assert not emb.features.requires_grad and "features" not in emb.state_dict()
     assert torch.allclose(emb.features * (features[1:].var(0).mean().sqrt()), features)
 
@@ -77,6 +91,9 @@ def test_pca_fit_then_transform_equals_fit_transform():
 def test_pca_value_is_validated():
     from recxplore.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"adapt.pca: must be a whole number >= 1, a share in "
-                                          r"\(0, 1\), or null; got 2.5"):
+    with pytest.raises(
+        ConfigError,
+        match=r"adapt.pca: must be a whole number >= 1, a share in "
+        r"\(0, 1\), or null; got 2.5",
+    ):
         AdaptConfig(pca=2.5)

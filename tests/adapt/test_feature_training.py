@@ -17,20 +17,35 @@ def feature_cfg(tmp_path, make_atomic, home):
     from recxplore import config
 
     raw = make_atomic(tmp_path / "big", name="big", users=120, items=300, seed=3)
-    return config.load(None, [
-        "data.name=atomic:big", f"data.data_dir={raw}", "data.filter=none",
-        "extract.model=tfidf-svd", "extract.static_dim=32", "adapt.pca=16",
-        "adapt.pq_subvectors=4", "model.hidden=16", "model.layers=1", "model.heads=2",
-        "model.max_len=8", "train.epochs=1", "train.batch_size=64",
-        "eval.sampled_negatives=20", f"paths.home={home}"])
+    return config.load(
+        None,
+        [
+            "data.name=atomic:big",
+            f"data.data_dir={raw}",
+            "data.filter=none",
+            "extract.model=tfidf-svd",
+            "extract.static_dim=32",
+            "adapt.pca=16",
+            "adapt.pq_subvectors=4",
+            "model.hidden=16",
+            "model.layers=1",
+            "model.heads=2",
+            "model.max_len=8",
+            "train.epochs=1",
+            "train.batch_size=64",
+            "eval.sampled_negatives=20",
+            f"paths.home={home}",
+        ],
+    )
 
 
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 @pytest.mark.parametrize("fusion", FUSIONS)
 @pytest.mark.parametrize("adapter", list(ADAPTERS))
 def test_adapter_fusion_backbone(feature_cfg, adapter, fusion, backbone):
-    cfg = feature_cfg.replace(**{"adapt.adapter": adapter, "adapt.fusion": fusion,
-                                 "model.backbone": backbone})
+    cfg = feature_cfg.replace(
+        **{"adapt.adapter": adapter, "adapt.fusion": fusion, "model.backbone": backbone}
+    )
     results = train(cfg, progress=False)
     assert 0 <= results["metrics"]["test"]["full"]["NDCG@10"] <= 1
     assert f"-{fusion}-{adapter}-" in Path(results["run_dir"]).name
@@ -65,9 +80,16 @@ def test_align_pretrains_the_id_table_once(feature_cfg):
 def test_pq_needs_enough_items(tiny_cfg):
     from recxplore.errors import ConfigError
 
-    cfg = tiny_cfg.replace(**{"adapt.adapter": "pq", "adapt.fusion": "replace",
-                              "extract.model": "tfidf-svd", "extract.static_dim": 8,
-                              "adapt.pca": None, "adapt.pq_subvectors": 4})
+    cfg = tiny_cfg.replace(
+        **{
+            "adapt.adapter": "pq",
+            "adapt.fusion": "replace",
+            "extract.model": "tfidf-svd",
+            "extract.static_dim": 8,
+            "adapt.pca": None,
+            "adapt.pq_subvectors": 4,
+        }
+    )
     with pytest.raises(ConfigError, match="pq needs at least 256 items"):
         train(cfg, progress=False)
 

@@ -21,8 +21,7 @@ def test_second_call_reuses_the_cache(tiny_dir, home):
 def test_changed_source_or_settings_make_a_new_entry(tiny_dir, home):
     cfg = DataConfig(name="atomic:tiny", data_dir=str(tiny_dir), filter="none")
     _, art = prepare(cfg, home)
-    _, other = prepare(DataConfig(name="atomic:tiny", data_dir=str(tiny_dir), filter="kcore"),
-                       home)
+    _, other = prepare(DataConfig(name="atomic:tiny", data_dir=str(tiny_dir), filter="kcore"), home)
     assert other.path != art.path
     with open(tiny_dir / "tiny.inter", "a") as f:
         f.write("u0\ti1\t5\t999999\n")

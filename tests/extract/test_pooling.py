@@ -7,8 +7,12 @@ import torch
 from recxplore.extract.encode import encode, tokenize
 from recxplore.llm import models
 
-TEXTS = ["title is Item number 3", "genres is genre1", "title is Item number 12 genres is genre0 "
-         "genre2 genre4", "Item"]
+TEXTS = [
+    "title is Item number 3",
+    "genres is genre1",
+    "title is Item number 12 genres is genre0 genre2 genre4",
+    "Item",
+]
 
 
 def by_hand(hidden: torch.Tensor, pooling: str) -> np.ndarray:
@@ -29,8 +33,15 @@ def test_batched_pooling_matches_one_text_at_a_time(tiny_llama, tmp_path, poolin
     template = 'This item: "{text}" means in one word:"'
     ids = tokenize(loaded, TEXTS, template=template if pooling == "eol" else "{text}")
     assert len({len(x) for x in ids}) > 1, "the texts must need padding"
-    got = encode(loaded, ids, pooling=pooling, layer=-1, batch_size=4, padding_side=side,
-                 device=torch.device("cpu"))
+    got = encode(
+        loaded,
+        ids,
+        pooling=pooling,
+        layer=-1,
+        batch_size=4,
+        padding_side=side,
+        device=torch.device("cpu"),
+    )
     for row, x in enumerate(ids):
         with torch.no_grad():
             hidden = loaded.model(input_ids=torch.tensor([x])).last_hidden_state[0]
@@ -40,14 +51,29 @@ def test_batched_pooling_matches_one_text_at_a_time(tiny_llama, tmp_path, poolin
 def test_intermediate_layer(tiny_llama, tmp_path):
     loaded = models.load(str(tiny_llama), models_dir=tmp_path)
     ids = tokenize(loaded, TEXTS[:2])
-    got = encode(loaded, ids, pooling="mean", layer=1, batch_size=2, padding_side="right",
-                 device=torch.device("cpu"))
+    got = encode(
+        loaded,
+        ids,
+        pooling="mean",
+        layer=1,
+        batch_size=2,
+        padding_side="right",
+        device=torch.device("cpu"),
+    )
     with torch.no_grad():
         states = loaded.model(input_ids=torch.tensor([ids[0]]), output_hidden_states=True)
-    np.testing.assert_allclose(got[0], states.hidden_states[1][0].mean(0).numpy(), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        got[0], states.hidden_states[1][0].mean(0).numpy(), rtol=1e-4, atol=1e-5
+    )
     from recxplore.errors import ConfigError
 
     with pytest.raises(ConfigError, match="extract.layer=7: the model has 2 layers"):
-        encode(loaded, ids, pooling="mean", layer=7, batch_size=2, padding_side="right",
-               device=torch.device("cpu"))
+        encode(
+            loaded,
+            ids,
+            pooling="mean",
+            layer=7,
+            batch_size=2,
+            padding_side="right",
+            device=torch.device("cpu"),
+        )

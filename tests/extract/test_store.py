@@ -24,8 +24,13 @@ def extract_features(cfg, progress=False):
 
 
 def cfg_for(tiny_cfg, model, **extra):
-    overrides = {"extract.model": str(model), "extract.shard_size": 8, "extract.batch_size": 3,
-                 "text.style": "kv", **extra}
+    overrides = {
+        "extract.model": str(model),
+        "extract.shard_size": 8,
+        "extract.batch_size": 3,
+        "text.style": "kv",
+        **extra,
+    }
     return tiny_cfg.replace(**overrides)
 
 
@@ -46,10 +51,11 @@ def test_store_format_and_alignment(tiny_cfg, tiny_llama):
     assert again == path and cached["cached"]
 
 
-def test_interrupted_extraction_resumes_byte_identical(tiny_cfg, tiny_llama, tmp_path,
-                                                       monkeypatch):
-    reference, _ = extract_features(cfg_for(tiny_cfg, tiny_llama).replace(
-        **{"paths.home": str(tmp_path / "ref")}), progress=False)
+def test_interrupted_extraction_resumes_byte_identical(tiny_cfg, tiny_llama, tmp_path, monkeypatch):
+    reference, _ = extract_features(
+        cfg_for(tiny_cfg, tiny_llama).replace(**{"paths.home": str(tmp_path / "ref")}),
+        progress=False,
+    )
     cfg = cfg_for(tiny_cfg, tiny_llama)
     real, calls = stage.write_shard, {"n": 0}
 
@@ -75,8 +81,7 @@ def test_interrupted_extraction_resumes_byte_identical(tiny_cfg, tiny_llama, tmp
 def test_mismatched_or_corrupt_store_is_refused(tiny_cfg, tiny_llama, tmp_path, make_atomic):
     path, _ = extract_features(cfg_for(tiny_cfg, tiny_llama), progress=False)
     other_dir = make_atomic(tmp_path / "other", name="tiny", items=30, seed=5)
-    other = load(None, ["data.name=atomic:tiny", f"data.data_dir={other_dir}",
-                        "data.filter=none"])
+    other = load(None, ["data.name=atomic:tiny", f"data.data_dir={other_dir}", "data.filter=none"])
     ds_other, _ = prepare(other.data, tmp_path / "h2")
     with pytest.raises(ArtifactError, match=r"has \d+ rows but dataset atomic:tiny needs"):
         open_store(path, ds_other)
@@ -95,8 +100,11 @@ def test_mismatched_or_corrupt_store_is_refused(tiny_cfg, tiny_llama, tmp_path, 
 
     manifest["shards"][1]["sha256"] = sha256_file(shard)
     (path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ArtifactError, match=r"1 row\(s\) hold NaN or Inf \(first item indices "
-                                            r"\[10\]\)"):
+    with pytest.raises(
+        ArtifactError,
+        match=r"1 row\(s\) hold NaN or Inf \(first item indices "
+        r"\[10\]\)",
+    ):
         open_store(path)
 
 
@@ -110,39 +118,56 @@ def test_fingerprint_mismatch_with_same_row_count(tiny_cfg, tiny_llama):
 
 
 def test_static_extractor(tiny_cfg):
-    path, summary = extract_features(tiny_cfg.replace(**{"extract.model": "tfidf-svd",
-                                                         "extract.static_dim": 8}), progress=False)
+    path, summary = extract_features(
+        tiny_cfg.replace(**{"extract.model": "tfidf-svd", "extract.static_dim": 8}), progress=False
+    )
     store = open_store(path)
     assert store.dim == 8 and np.abs(store.embeddings[1:]).sum() > 0
 
 
 def test_bad_input_errors(tiny_cfg, tiny_llama, tmp_path):
-    with pytest.raises(ModelError, match=r"extract.model='no-such-model': not a packaged alias "
-                                         r"\(minilm-l6, smollm2-135m, tfidf-svd\)"):
+    with pytest.raises(
+        ModelError,
+        match=r"extract.model='no-such-model': not a packaged alias "
+        r"\(minilm-l6, smollm2-135m, tfidf-svd\)",
+    ):
         extract_features(tiny_cfg.replace(**{"extract.model": "no-such-model"}), progress=False)
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF\x03\x00\x00\x00not really")
     with pytest.raises(ModelError, match=r"broken.gguf: not a GGUF model transformers can read"):
         extract_features(tiny_cfg.replace(**{"extract.model": str(bad)}), progress=False)
-    with pytest.raises(ExtractError, match=r"item\(s\) have an empty text, e.g. item 1 .*"
-                                           r"none of text.attributes=\['brand'\] has a value"):
-        extract_features(cfg_for(tiny_cfg, tiny_llama, **{"text.attributes": ["brand"]}),
-                         progress=False)
-    with pytest.raises(ExtractError, match=r"exceed extract.max_tokens=3, e.g. item 1 .* set "
-                                           r"extract.truncate=true"):
-        extract_features(cfg_for(tiny_cfg, tiny_llama, **{"extract.max_tokens": 3}),
-                         progress=False)
-    with pytest.raises(ExtractError, match=r"extract.max_tokens=4096 exceeds the model's context "
-                                           r"of 128"):
-        extract_features(cfg_for(tiny_cfg, tiny_llama, **{"extract.max_tokens": 4096}),
-                         progress=False)
+    with pytest.raises(
+        ExtractError,
+        match=r"item\(s\) have an empty text, e.g. item 1 .*"
+        r"none of text.attributes=\['brand'\] has a value",
+    ):
+        extract_features(
+            cfg_for(tiny_cfg, tiny_llama, **{"text.attributes": ["brand"]}), progress=False
+        )
+    with pytest.raises(
+        ExtractError,
+        match=r"exceed extract.max_tokens=3, e.g. item 1 .* set "
+        r"extract.truncate=true",
+    ):
+        extract_features(cfg_for(tiny_cfg, tiny_llama, **{"extract.max_tokens": 3}), progress=False)
+    with pytest.raises(
+        ExtractError,
+        match=r"extract.max_tokens=4096 exceeds the model's context "
+        r"of 128",
+    ):
+        extract_features(
+            cfg_for(tiny_cfg, tiny_llama, **{"extract.max_tokens": 4096}), progress=False
+        )
     with pytest.raises(ExtractError, match=r"extract.dtype=float16 needs a GPU"):
-        extract_features(cfg_for(tiny_cfg, tiny_llama, **{"extract.dtype": "float16",
-                                                          "extract.device": "cpu"}),
-                         progress=False)
+        extract_features(
+            cfg_for(tiny_cfg, tiny_llama, **{"extract.dtype": "float16", "extract.device": "cpu"}),
+            progress=False,
+        )
     assert not list(Path(tiny_cfg.paths.home).rglob("manifest.json")) or all(
-        "embeddings" not in str(p) for p in Path(tiny_cfg.paths.home).rglob("manifest.json"))
-    path, _ = extract_features(cfg_for(tiny_cfg, tiny_llama, **{"extract.max_tokens": 3,
-                                                                "extract.truncate": True}),
-                               progress=False)
+        "embeddings" not in str(p) for p in Path(tiny_cfg.paths.home).rglob("manifest.json")
+    )
+    path, _ = extract_features(
+        cfg_for(tiny_cfg, tiny_llama, **{"extract.max_tokens": 3, "extract.truncate": True}),
+        progress=False,
+    )
     assert open_store(path).dim == 16

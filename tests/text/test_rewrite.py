@@ -23,8 +23,10 @@ def test_clean_strips_markup_echo_labels_and_caps_length():
     assert prompts.clean(raw, prompt, 100) == "A toy cowboy feels replaced."
     assert prompts.clean(prompt + " Keywords: toys, friendship", prompt, 100) == "toys, friendship"
     assert prompts.clean("one two three four", prompt, 9) == "one two"
-    assert prompts.clean("Here are 5 keywords that describe this movie: toys, 1995", prompt,
-                         100) == "toys, 1995"
+    assert (
+        prompts.clean("Here are 5 keywords that describe this movie: toys, 1995", prompt, 100)
+        == "toys, 1995"
+    )
     assert prompts.clean("<|im_end|>  ", prompt, 100) == ""
 
 
@@ -40,8 +42,9 @@ class FakeGenerator:
 
 @pytest.fixture
 def rw_cfg(tiny_cfg, tiny_llama):
-    return tiny_cfg.replace(**{"text.rewrite": "keywords", "generate.batch_size": 4,
-                               "generate.model": str(tiny_llama)})
+    return tiny_cfg.replace(
+        **{"text.rewrite": "keywords", "generate.batch_size": 4, "generate.model": str(tiny_llama)}
+    )
 
 
 def test_rewrites_are_cached_and_resume_after_a_cut_line(rw_cfg):
@@ -59,8 +62,9 @@ def test_rewrites_are_cached_and_resume_after_a_cut_line(rw_cfg):
     rewrite(texts, rw_cfg, progress=False, generator=resumed)
     assert resumed.calls == 3
     other_mode = FakeGenerator()
-    rewrite(texts, rw_cfg.replace(**{"text.rewrite": "summary"}), progress=False,
-            generator=other_mode)
+    rewrite(
+        texts, rw_cfg.replace(**{"text.rewrite": "summary"}), progress=False, generator=other_mode
+    )
     assert other_mode.calls == 6  # the mode is part of the cache key
 
 
@@ -68,18 +72,21 @@ def test_failed_items_are_reported_never_replaced(rw_cfg):
     gen = FakeGenerator(lambda user: "<|im_end|>" if "Item 2" in user else "fine")
     with pytest.raises(RewriteError, match=r"1 of 3 item text\(s\) could not be rewritten"):
         rewrite([f"title is Item {i}" for i in range(3)], rw_cfg, progress=False, generator=gen)
-    failures = cache_file(rw_cfg).with_name(cache_file(rw_cfg).name.replace(
-        ".jsonl", ".failures.jsonl"))
+    failures = cache_file(rw_cfg).with_name(
+        cache_file(rw_cfg).name.replace(".jsonl", ".failures.jsonl")
+    )
     assert "Item 2" in failures.read_text()
     fixed = FakeGenerator(lambda user: "fine now")
-    assert rewrite([f"title is Item {i}" for i in range(3)], rw_cfg, progress=False,
-                   generator=fixed) == ["fine", "fine", "fine now"]
+    assert rewrite(
+        [f"title is Item {i}" for i in range(3)], rw_cfg, progress=False, generator=fixed
+    ) == ["fine", "fine", "fine now"]
     assert fixed.calls == 1 and not failures.exists()
 
 
 def test_local_generator_rewrites_a_dataset(rw_cfg, tiny_llama):
-    cfg = rw_cfg.replace(**{"generate.max_new_tokens": 6,
-                            "text.rewrite_join": "append", "text.style": "kv"})
+    cfg = rw_cfg.replace(
+        **{"generate.max_new_tokens": 6, "text.rewrite_join": "append", "text.style": "kv"}
+    )
     ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
     texts = final_texts(ds, cfg, progress=False, items=[1, 2, 3])
     assert texts[0] == "" and texts[4] == ""
@@ -90,6 +97,7 @@ def test_local_generator_rewrites_a_dataset(rw_cfg, tiny_llama):
 
 
 # -- the HTTP back end against a server on loopback ---------------------------------------------
+
 
 class Handler(BaseHTTPRequestHandler):
     attempts: dict[str, int] = {}
@@ -102,8 +110,9 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         user = body["messages"][-1]["content"]
         Handler.headers_seen.append(self.headers.get("Authorization", ""))
-        marker = next((m for m in ("SLOW", "LIMIT", "FLAKY", "BROKEN", "DENIED") if m in user),
-                      "OK")
+        marker = next(
+            (m for m in ("SLOW", "LIMIT", "FLAKY", "BROKEN", "DENIED") if m in user), "OK"
+        )
         n = Handler.attempts[marker] = Handler.attempts.get(marker, 0) + 1
         if marker == "SLOW" and n == 1:
             time.sleep(1.0)
@@ -140,10 +149,17 @@ def server():
 
 def test_http_backend_retries_and_reports(rw_cfg, server, monkeypatch):
     monkeypatch.setenv("TEST_KEY", "sk-secret-123")
-    cfg = rw_cfg.replace(**{"generate.model": "http", "generate.base_url": server,
-                            "generate.api_model": "test-model", "generate.api_key_env": "TEST_KEY",
-                            "generate.timeout": 0.5, "generate.retries": 2,
-                            "generate.concurrency": 3})
+    cfg = rw_cfg.replace(
+        **{
+            "generate.model": "http",
+            "generate.base_url": server,
+            "generate.api_model": "test-model",
+            "generate.api_key_env": "TEST_KEY",
+            "generate.timeout": 0.5,
+            "generate.retries": 2,
+            "generate.concurrency": 3,
+        }
+    )
     waits: list[float] = []
     gen = HTTPGenerator(cfg.generate, sleep=waits.append)
     texts = ["an OK item", "a SLOW item", "a LIMIT item", "a FLAKY item", "a BROKEN item"]
@@ -160,8 +176,9 @@ def test_http_backend_retries_and_reports(rw_cfg, server, monkeypatch):
 
 
 def test_http_backend_stops_on_a_wrong_key_or_url(rw_cfg, server):
-    cfg = rw_cfg.replace(**{"generate.model": "http", "generate.base_url": server,
-                            "generate.api_model": "m"})
+    cfg = rw_cfg.replace(
+        **{"generate.model": "http", "generate.base_url": server, "generate.api_model": "m"}
+    )
     with pytest.raises(GenerateError, match="HTTP 401"):
         rewrite(["DENIED"], cfg, progress=False, generator=HTTPGenerator(cfg.generate))
 

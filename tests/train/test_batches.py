@@ -19,8 +19,7 @@ def test_causal_batch_left_pads_and_shifts():
 
 def test_masked_batch_masks_only_real_items():
     windows = masked_windows([np.arange(1, 8), np.array([3])], max_len=4)
-    inputs, targets = masked_batch(windows, mask_id=99, mask_prob=0.5,
-                                   rng=np.random.default_rng(0))
+    inputs, targets = masked_batch(windows, mask_id=99, mask_prob=0.5, rng=np.random.default_rng(0))
     assert ((targets > 0) == (inputs == 99)).all()
     assert ((targets > 0).sum(1) >= 1).all()
     padded = inputs == 0

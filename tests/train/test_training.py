@@ -26,8 +26,15 @@ def test_run_folder_contents_and_cache(tiny_cfg):
     from pathlib import Path
 
     folder = Path(results["run_dir"])
-    for name in ("config.yaml", "log.txt", "metrics.csv", "best.pt", "test_ranks.csv",
-                 "results.json", "manifest.json"):
+    for name in (
+        "config.yaml",
+        "log.txt",
+        "metrics.csv",
+        "best.pt",
+        "test_ranks.csv",
+        "results.json",
+        "manifest.json",
+    ):
         assert (folder / name).is_file(), name
     header = (folder / "test_ranks.csv").read_text().splitlines()[0]
     assert header == "user,target,rank_full,rank_sampled"
@@ -68,8 +75,9 @@ def _interrupt_part_way(cfg, monkeypatch):
 
 def test_interrupted_run_resumes_to_the_same_result(tiny_cfg, monkeypatch):
     cfg = tiny_cfg.replace(**{"train.epochs": 4, "train.patience": 10})
-    reference = train(cfg.replace(**{"paths.runs_dir": str(tiny_cfg.paths.home) + "/ref"}),
-                          progress=False)
+    reference = train(
+        cfg.replace(**{"paths.runs_dir": str(tiny_cfg.paths.home) + "/ref"}), progress=False
+    )
     _interrupt_part_way(cfg, monkeypatch)
     resumed = train(cfg, progress=False)
     assert resumed["metrics"] == reference["metrics"]
@@ -77,8 +85,7 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_cfg, monkeypatch):
     assert resumed["timing"]["devices"] == [{"from_epoch": 1, "device": "cpu"}]
 
 
-def test_a_run_started_on_a_gpu_is_finished_on_the_cpu_under_its_own_key(tiny_cfg,
-                                                                         monkeypatch):
+def test_a_run_started_on_a_gpu_is_finished_on_the_cpu_under_its_own_key(tiny_cfg, monkeypatch):
     import torch
 
     from recxplore.pipeline import run_folder
@@ -101,11 +108,15 @@ def test_a_run_started_on_a_gpu_is_finished_on_the_cpu_under_its_own_key(tiny_cf
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     finished = train(gpu, progress=False, finish_on="cpu")
     assert finished["run_dir"] == str(art.path) and not art.partial.exists()
-    assert finished["timing"]["devices"] == [{"from_epoch": 1, "device": "cuda"},
-                                             {"from_epoch": switch, "device": "cpu"}]
+    assert finished["timing"]["devices"] == [
+        {"from_epoch": 1, "device": "cuda"},
+        {"from_epoch": switch, "device": "cpu"},
+    ]
     assert finished["metrics"] == reference["metrics"]  # every epoch ran on the CPU here
-    assert f"epochs from {switch} on run on cpu; the earlier ones ran on cuda" in \
-        (art.path / "log.txt").read_text()
+    assert (
+        f"epochs from {switch} on run on cpu; the earlier ones ran on cuda"
+        in (art.path / "log.txt").read_text()
+    )
     assert train(gpu, progress=False)["run_dir"] == str(art.path)  # now read anywhere
 
 
@@ -113,8 +124,11 @@ def test_finish_on_never_starts_a_run(tiny_cfg):
     from recxplore.errors import ConfigError
     from recxplore.pipeline import run_folder
 
-    with pytest.raises(ConfigError, match=r"--finish-on cpu: .* no checkpoint to finish; start "
-                                          r"this run on train\.device=cuda"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--finish-on cpu: .* no checkpoint to finish; start "
+        r"this run on train\.device=cuda",
+    ):
         train(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False, finish_on="cpu")
     art = run_folder(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False)
     assert not art.path.exists() and not art.partial.exists()
@@ -129,8 +143,16 @@ def test_no_user_long_enough_for_leave_one_out(tmp_path, home):
     lines = ["user_id:token\titem_id:token\ttimestamp:float"]
     lines += [f"u{u}\ti{(u + k) % 5}\t{k}" for u in range(6) for k in range(2)]
     (raw / "short.inter").write_text("\n".join(lines) + "\n")
-    cfg = config.load(None, ["data.name=atomic:short", f"data.data_dir={raw}", "data.filter=none",
-                             "data.min_seq_len=1", f"paths.home={home}"])
+    cfg = config.load(
+        None,
+        [
+            "data.name=atomic:short",
+            f"data.data_dir={raw}",
+            "data.filter=none",
+            "data.min_seq_len=1",
+            f"paths.home={home}",
+        ],
+    )
     with pytest.raises(DataError, match="no user has the 3 interactions leave-one-out needs"):
         train(cfg, progress=False)
 
@@ -144,12 +166,12 @@ def test_a_gpu_run_is_not_the_cpu_run(tiny_cfg):
     import torch
 
     assert (cpu.path == auto.path) != torch.cuda.is_available() and gpu.path != cpu.path
-    assert run_folder(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False).path \
-        == gpu.path  # which card does not matter, the device type does
+    assert (
+        run_folder(tiny_cfg.replace(**{"train.device": "cuda"}), progress=False).path == gpu.path
+    )  # which card does not matter, the device type does
 
 
-def test_cuda_on_a_machine_without_it_is_a_clear_error_before_any_run_folder(tiny_cfg,
-                                                                           monkeypatch):
+def test_cuda_on_a_machine_without_it_is_a_clear_error_before_any_run_folder(tiny_cfg, monkeypatch):
     import torch
 
     from recxplore.errors import ConfigError
@@ -157,8 +179,11 @@ def test_cuda_on_a_machine_without_it_is_a_clear_error_before_any_run_folder(tin
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cfg = tiny_cfg.replace(**{"train.device": "cuda"})
-    with pytest.raises(ConfigError, match=r"train\.device=cuda: .* no CUDA device .* "
-                                          r"train\.device=cpu"):
+    with pytest.raises(
+        ConfigError,
+        match=r"train\.device=cuda: .* no CUDA device .* "
+        r"train\.device=cpu",
+    ):
         train(cfg, progress=False)
     folder = run_folder(cfg, progress=False).path
     assert not folder.exists() and not folder.with_name(folder.name + ".partial").exists()

@@ -40,17 +40,32 @@ def store_path(cfg):
 
 @pytest.fixture
 def tune_cfg(tiny_cfg, tiny_llama):
-    return tiny_cfg.replace(**{"extract.model": str(tiny_llama), "tune.steps": 4,
-                               "tune.batch_size": 4, "tune.lr": 1e-2, "tune.warmup_steps": 0,
-                               "tune.schedule": "constant", "tune.save_every": 2,
-                               "extract.batch_size": 8})
+    return tiny_cfg.replace(
+        **{
+            "extract.model": str(tiny_llama),
+            "tune.steps": 4,
+            "tune.batch_size": 4,
+            "tune.lr": 1e-2,
+            "tune.warmup_steps": 0,
+            "tune.schedule": "constant",
+            "tune.save_every": 2,
+            "extract.batch_size": 8,
+        }
+    )
 
 
 @pytest.mark.parametrize("name", ["cpt", "sft", "scft"])
 def test_each_objective_lowers_its_loss_on_a_fixed_batch(tune_cfg, tmp_path, name, monkeypatch):
     """Many steps on one repeated batch: the objective must be learnable through LoRA alone."""
-    cfg = tune_cfg.replace(**{"tune.steps": 25, "tune.batch_size": 4, "tune.lr": 2e-2,
-                              "tune.lora_dropout": 0.0, "tune.scft_drop": 0.0})
+    cfg = tune_cfg.replace(
+        **{
+            "tune.steps": 25,
+            "tune.batch_size": 4,
+            "tune.lr": 2e-2,
+            "tune.lora_dropout": 0.0,
+            "tune.scft_drop": 0.0,
+        }
+    )
     ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
     fix_examples(monkeypatch, name, examples(name, ds, cfg)[:4])
     source, identity = models.resolve(cfg.extract.model, tmp_path)
@@ -62,11 +77,16 @@ def test_each_objective_lowers_its_loss_on_a_fixed_batch(tune_cfg, tmp_path, nam
     assert out["steps"] == 25
 
 
-def test_encoder_cpt_is_masked_lm_and_sft_is_refused(tune_cfg, tiny_bert, tmp_path,
-                                                      monkeypatch):
-    cfg = tune_cfg.replace(**{"extract.model": str(tiny_bert), "tune.steps": 25,
-                              "tune.lr": 2e-2, "tune.lora_dropout": 0.0,
-                              "tune.cpt_mlm_prob": 0.5})
+def test_encoder_cpt_is_masked_lm_and_sft_is_refused(tune_cfg, tiny_bert, tmp_path, monkeypatch):
+    cfg = tune_cfg.replace(
+        **{
+            "extract.model": str(tiny_bert),
+            "tune.steps": 25,
+            "tune.lr": 2e-2,
+            "tune.lora_dropout": 0.0,
+            "tune.cpt_mlm_prob": 0.5,
+        }
+    )
     ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
     source, identity = models.resolve(cfg.extract.model, tmp_path)
     fix_examples(monkeypatch, "cpt", examples("cpt", ds, cfg)[:4])
@@ -94,8 +114,16 @@ def test_sft_data_holds_no_validation_or_test_item(tiny_dir, home, make_atomic):
     items = (folder / "sft.item").read_text().splitlines()
     items += [f"h{u}{s}\tHeldout{u}{s}\tsecret" for u in users for s in "ab"]
     (folder / "sft.item").write_text("\n".join(items) + "\n")
-    cfg = config.load(None, ["data.name=atomic:sft", f"data.data_dir={folder}",
-                             "data.filter=none", f"paths.home={home}", "tune.sft_per_user=50"])
+    cfg = config.load(
+        None,
+        [
+            "data.name=atomic:sft",
+            f"data.data_dir={folder}",
+            "data.filter=none",
+            f"paths.home={home}",
+            "tune.sft_per_user=50",
+        ],
+    )
     ds, _ = prepare(cfg.data, home)
     held = {int(t) for part in ("valid", "test") for t in eval_set(ds, part).targets}
     assert {ds.item_ids[i - 1][0] for i in held} == {"h"}  # the fixture did what it meant to
@@ -152,13 +180,25 @@ def test_chain_caches_stages_and_merged_equals_unmerged(tune_cfg, tmp_path):
     embeddings = {}
     for merge in (True, False):
         loaded = models.load(cfg.extract.model, models_dir=tmp_path)
-        frozen = encode(loaded, tokenize(loaded, texts),
-                        pooling="mean", layer=-1, batch_size=4, padding_side="right",
-                        device=torch.device("cpu"))
+        frozen = encode(
+            loaded,
+            tokenize(loaded, texts),
+            pooling="mean",
+            layer=-1,
+            batch_size=4,
+            padding_side="right",
+            device=torch.device("cpu"),
+        )
         loaded.model = apply_adapters(loaded.model, folders, identity, merge=merge)
-        embeddings[merge] = encode(loaded, tokenize(loaded, texts),
-                                   pooling="mean", layer=-1, batch_size=4,
-                                   padding_side="right", device=torch.device("cpu"))
+        embeddings[merge] = encode(
+            loaded,
+            tokenize(loaded, texts),
+            pooling="mean",
+            layer=-1,
+            batch_size=4,
+            padding_side="right",
+            device=torch.device("cpu"),
+        )
     np.testing.assert_allclose(embeddings[True], embeddings[False], atol=1e-5)
     assert np.abs(embeddings[True] - frozen).max() > 1e-4  # the adapters changed something
 
@@ -180,20 +220,22 @@ def test_extract_uses_the_tuned_adapters(tune_cfg):
 
 def test_bad_input_is_refused_before_training(tune_cfg, tmp_path, tiny_dir):
     with pytest.raises(TuneError, match=r"tune.target_modules: \['nope'\] not in the model"):
-        tune(tune_cfg.replace(**{"tune.stages": ["cpt"],
-                                             "tune.target_modules": ["nope"]}), progress=False)
+        tune(
+            tune_cfg.replace(**{"tune.stages": ["cpt"], "tune.target_modules": ["nope"]}),
+            progress=False,
+        )
     with pytest.raises(config.ConfigError, match="tune.steps: must be >= 1"):
         tune_cfg.replace(**{"tune.steps": 0})
     with pytest.raises(TuneError, match="no sft examples"):
-        tune(tune_cfg.replace(**{"tune.stages": ["sft"], "text.attributes": ["x"]}),
-                         progress=False)
+        tune(tune_cfg.replace(**{"tune.stages": ["sft"], "text.attributes": ["x"]}), progress=False)
     folders = tune(tune_cfg.replace(**{"tune.stages": ["cpt"]}), progress=False).folders
     from tests.conftest import TINY_CORPUS, build_tiny_llama
 
     other = build_tiny_llama(tmp_path / "other", TINY_CORPUS, seed=1)
     with pytest.raises(TuneError, match="was trained on base model"):
-        store_path(tune_cfg.replace(**{"extract.model": str(other),
-                                       "tune.adapter": str(folders[0])}))
+        store_path(
+            tune_cfg.replace(**{"extract.model": str(other), "tune.adapter": str(folders[0])})
+        )
     with pytest.raises(TuneError, match="not an adapter saved by `recxplore tune`"):
         tune(tune_cfg.replace(**{"tune.adapter": str(tiny_dir)}), progress=False)
 

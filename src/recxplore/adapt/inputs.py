@@ -17,6 +17,6 @@ class ItemInputs:
     """
 
     features: Optional[np.ndarray] = None  # (n_items + 1, d) reduced LLM features
-    codes: Optional[np.ndarray] = None     # (n_items + 1, M) PQ codes
+    codes: Optional[np.ndarray] = None  # (n_items + 1, M) PQ codes
     id_table: Optional[np.ndarray] = None  # (n_items + 1, hidden) pretrained ID embeddings
     keys: tuple[str, ...] = ()

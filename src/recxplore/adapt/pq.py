@@ -22,11 +22,19 @@ def opq_codes(features: np.ndarray, subvectors: int, seed: int = 0) -> np.ndarra
     items = np.ascontiguousarray(features[1:], dtype=np.float32)
     n, d = items.shape
     if d % subvectors:
-        raise ConfigError([f"adapt.pq_subvectors: must divide the feature size {d}; got "
-                           f"{subvectors} (choose a divisor, or change adapt.pca)"])
+        raise ConfigError(
+            [
+                f"adapt.pq_subvectors: must divide the feature size {d}; got "
+                f"{subvectors} (choose a divisor, or change adapt.pca)"
+            ]
+        )
     if n < CODES:
-        raise ConfigError([f"adapt.adapter: pq needs at least {CODES} items to train its "
-                           f"codebooks; this dataset has {n}; choose linear, mlp or moe"])
+        raise ConfigError(
+            [
+                f"adapt.adapter: pq needs at least {CODES} items to train its "
+                f"codebooks; this dataset has {n}; choose linear, mlp or moe"
+            ]
+        )
     opq = faiss.OPQMatrix(d, subvectors)
     opq.niter = 25
     opq.train(items)
@@ -38,16 +46,24 @@ def opq_codes(features: np.ndarray, subvectors: int, seed: int = 0) -> np.ndarra
     return np.vstack([np.zeros((1, subvectors), np.int64), codes])
 
 
-def cached_codes(features: np.ndarray, features_key: str, subvectors: int, cache_root
-                 ) -> np.ndarray:
-    art = Artifact(cache_root, "pq-codes", stage_key("pq", {"M": subvectors, "K": CODES},
-                                                        (features_key,)))
+def cached_codes(
+    features: np.ndarray, features_key: str, subvectors: int, cache_root
+) -> np.ndarray:
+    art = Artifact(
+        cache_root, "pq-codes", stage_key("pq", {"M": subvectors, "K": CODES}, (features_key,))
+    )
     with art.lock():
         if art.done:
             return load_file(str(art.path / "codes.safetensors"))["codes"]
         codes = opq_codes(features, subvectors)
         folder = art.begin(fresh=True)
         save_file({"codes": codes}, str(folder / "codes.safetensors"))
-        art.publish({"features": features_key, "subvectors": subvectors,
-                     "codes_per_subvector": CODES, "rows": int(codes.shape[0])})
+        art.publish(
+            {
+                "features": features_key,
+                "subvectors": subvectors,
+                "codes_per_subvector": CODES,
+                "rows": int(codes.shape[0]),
+            }
+        )
     return codes

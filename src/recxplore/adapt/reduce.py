@@ -30,22 +30,30 @@ def fit_rows(ds: Dataset, fit: str) -> np.ndarray:
     return seen[seen > 0]
 
 
-def pca_transform(matrix: np.ndarray, rows: np.ndarray, components: float, whiten: bool,
-                  seed: int = 0) -> tuple[np.ndarray, float]:
+def pca_transform(
+    matrix: np.ndarray, rows: np.ndarray, components: float, whiten: bool, seed: int = 0
+) -> tuple[np.ndarray, float]:
     """(reduced matrix with row 0 zero, explained variance share)."""
     from sklearn.decomposition import PCA
 
     fit = matrix[rows]
-    n: float = int(min(components, fit.shape[0], fit.shape[1])) if components >= 1 else \
-        float(components)
+    n: float = (
+        int(min(components, fit.shape[0], fit.shape[1])) if components >= 1 else float(components)
+    )
     pca = PCA(n_components=n, whiten=whiten, svd_solver="full", random_state=seed).fit(fit)
     out = pca.transform(matrix).astype(np.float32)
     out[0] = 0.0
     return out, float(pca.explained_variance_ratio_.sum())
 
 
-def reduced_features(load: Callable[[], np.ndarray], store_key: str, ds: Dataset,
-                     dataset_key: str, cfg: AdaptConfig, cache_root) -> tuple[np.ndarray, str]:
+def reduced_features(
+    load: Callable[[], np.ndarray],
+    store_key: str,
+    ds: Dataset,
+    dataset_key: str,
+    cfg: AdaptConfig,
+    cache_root,
+) -> tuple[np.ndarray, str]:
     """The PCA-reduced (or unchanged) feature matrix and its artifact key; ``load`` reads the
     full store, which is needed only when the reduction is not cached."""
     if cfg.pca is None:
@@ -56,10 +64,18 @@ def reduced_features(load: Callable[[], np.ndarray], store_key: str, ds: Dataset
     with art.lock():
         if art.done:
             return load_file(str(art.path / "features.safetensors"))["features"], key
-        reduced, explained = pca_transform(load(), fit_rows(ds, cfg.pca_fit), cfg.pca,
-                                           cfg.pca_whiten)
+        reduced, explained = pca_transform(
+            load(), fit_rows(ds, cfg.pca_fit), cfg.pca, cfg.pca_whiten
+        )
         folder = art.begin(fresh=True)
         save_file({"features": reduced}, str(folder / "features.safetensors"))
-        art.publish({"settings": settings, "store": store_key, "rows": int(reduced.shape[0]),
-                     "dim": int(reduced.shape[1]), "explained_variance": round(explained, 6)})
+        art.publish(
+            {
+                "settings": settings,
+                "store": store_key,
+                "rows": int(reduced.shape[0]),
+                "dim": int(reduced.shape[1]),
+                "explained_variance": round(explained, 6),
+            }
+        )
     return reduced, key

@@ -16,8 +16,16 @@ from recxplore.registry import BACKBONES
 class BERT4Rec(nn.Module):
     objective = "masked"
 
-    def __init__(self, items: ItemEmbedder, *, hidden: int, layers: int, heads: int,
-                 dropout: float, max_len: int):
+    def __init__(
+        self,
+        items: ItemEmbedder,
+        *,
+        hidden: int,
+        layers: int,
+        heads: int,
+        dropout: float,
+        max_len: int,
+    ):
         super().__init__()
         assert items.dim == hidden, "the item embedder must output the backbone's hidden size"
         self.items = items
@@ -27,8 +35,10 @@ class BERT4Rec(nn.Module):
         self.positions = nn.Embedding(max_len, hidden)
         self.norm_in = nn.LayerNorm(hidden)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(hidden, heads, dropout, ffn_hidden=4 * hidden,
-                                                     activation="gelu") for _ in range(layers))
+        self.blocks = nn.ModuleList(
+            TransformerBlock(hidden, heads, dropout, ffn_hidden=4 * hidden, activation="gelu")
+            for _ in range(layers)
+        )
         self.norm = nn.LayerNorm(hidden)
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
@@ -51,8 +61,13 @@ class BERT4Rec(nn.Module):
 
 
 def build_bert4rec(items: ItemEmbedder, m: ModelConfig) -> BERT4Rec:
-    return BERT4Rec(items, hidden=m.hidden, layers=m.layers, heads=m.heads, dropout=m.dropout,
-                    max_len=m.max_len)
+    return BERT4Rec(
+        items, hidden=m.hidden, layers=m.layers, heads=m.heads, dropout=m.dropout, max_len=m.max_len
+    )
 
 
-BACKBONES.register("bert4rec", build_bert4rec, help="bidirectional self-attention, masked-item training (Sun et al., 2019)")
+BACKBONES.register(
+    "bert4rec",
+    build_bert4rec,
+    help="bidirectional self-attention, masked-item training (Sun et al., 2019)",
+)

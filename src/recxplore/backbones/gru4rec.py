@@ -16,15 +16,21 @@ from recxplore.registry import BACKBONES
 class GRU4Rec(nn.Module):
     objective = "causal"
 
-    def __init__(self, items: ItemEmbedder, *, hidden: int, layers: int, dropout: float,
-                 max_len: int):
+    def __init__(
+        self, items: ItemEmbedder, *, hidden: int, layers: int, dropout: float, max_len: int
+    ):
         super().__init__()
         assert items.dim == hidden, "the item embedder must output the backbone's hidden size"
         self.items = items
         self.max_len = max_len
         self.drop = nn.Dropout(dropout)
-        self.gru = nn.GRU(hidden, hidden, num_layers=layers, batch_first=True,
-                          dropout=dropout if layers > 1 else 0.0)
+        self.gru = nn.GRU(
+            hidden,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
         self.proj = nn.Linear(hidden, hidden)
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:

@@ -20,8 +20,16 @@ from recxplore.registry import BACKBONES
 class SASRec(nn.Module):
     objective = "causal"
 
-    def __init__(self, items: ItemEmbedder, *, hidden: int, layers: int, heads: int,
-                 dropout: float, max_len: int):
+    def __init__(
+        self,
+        items: ItemEmbedder,
+        *,
+        hidden: int,
+        layers: int,
+        heads: int,
+        dropout: float,
+        max_len: int,
+    ):
         super().__init__()
         assert items.dim == hidden, "the item embedder must output the backbone's hidden size"
         self.items = items
@@ -29,8 +37,10 @@ class SASRec(nn.Module):
         self.scale = math.sqrt(hidden)
         self.positions = nn.Embedding(max_len, hidden)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(hidden, heads, dropout, ffn_hidden=hidden,
-                                                     activation="gelu") for _ in range(layers))
+        self.blocks = nn.ModuleList(
+            TransformerBlock(hidden, heads, dropout, ffn_hidden=hidden, activation="gelu")
+            for _ in range(layers)
+        )
         self.norm = nn.LayerNorm(hidden)
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
@@ -50,8 +60,9 @@ class SASRec(nn.Module):
 
 
 def build_sasrec(items: ItemEmbedder, m: ModelConfig) -> SASRec:
-    return SASRec(items, hidden=m.hidden, layers=m.layers, heads=m.heads, dropout=m.dropout,
-                  max_len=m.max_len)
+    return SASRec(
+        items, hidden=m.hidden, layers=m.layers, heads=m.heads, dropout=m.dropout, max_len=m.max_len
+    )
 
 
 BACKBONES.register("sasrec", build_sasrec, help="causal self-attention (Kang & McAuley, 2018)")

@@ -8,8 +8,9 @@ from torch import nn
 
 
 class TransformerBlock(nn.Module):
-    def __init__(self, hidden: int, heads: int, dropout: float, ffn_hidden: int,
-                 activation: str = "gelu"):
+    def __init__(
+        self, hidden: int, heads: int, dropout: float, ffn_hidden: int, activation: str = "gelu"
+    ):
         super().__init__()
         self.heads = heads
         self.dropout = dropout
@@ -17,9 +18,12 @@ class TransformerBlock(nn.Module):
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.out = nn.Linear(hidden, hidden)
         self.norm2 = nn.LayerNorm(hidden)
-        self.ffn = nn.Sequential(nn.Linear(hidden, ffn_hidden),
-                                 nn.GELU() if activation == "gelu" else nn.ReLU(),
-                                 nn.Dropout(dropout), nn.Linear(ffn_hidden, hidden))
+        self.ffn = nn.Sequential(
+            nn.Linear(hidden, ffn_hidden),
+            nn.GELU() if activation == "gelu" else nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(ffn_hidden, hidden),
+        )
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
@@ -27,8 +31,9 @@ class TransformerBlock(nn.Module):
         B, L, D = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(B, L, 3, self.heads, D // self.heads).unbind(2)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, H, L, D/H)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attend,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        a = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attend, dropout_p=self.dropout if self.training else 0.0
+        )
         x = x + self.drop(self.out(a.transpose(1, 2).reshape(B, L, D)))
         return x + self.drop(self.ffn(self.norm2(x)))
 

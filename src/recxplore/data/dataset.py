@@ -29,11 +29,11 @@ def fingerprint_ids(item_ids: list[str]) -> str:
 @dataclass
 class Dataset:
     name: str
-    user_ids: list[str]          # user u (0-based) -> raw id
-    item_ids: list[str]          # item i (1-based) -> raw id at item_ids[i - 1]
-    offsets: np.ndarray          # (n_users + 1,) int64: user u's items are items[offsets[u]:offsets[u+1]]
-    items: np.ndarray            # (n_interactions,) int64 item indices, chronological per user
-    timestamps: np.ndarray       # (n_interactions,) float64 seconds
+    user_ids: list[str]  # user u (0-based) -> raw id
+    item_ids: list[str]  # item i (1-based) -> raw id at item_ids[i - 1]
+    offsets: np.ndarray  # (n_users + 1,) int64: user u's items are items[offsets[u]:offsets[u+1]]
+    items: np.ndarray  # (n_interactions,) int64 item indices, chronological per user
+    timestamps: np.ndarray  # (n_interactions,) float64 seconds
     item_meta: list[dict[str, Any]]  # (n_items + 1,) attributes; row 0 padding
 
     def __post_init__(self) -> None:
@@ -54,7 +54,7 @@ class Dataset:
         return int(len(self.items))
 
     def sequence(self, user: int) -> np.ndarray:
-        return self.items[self.offsets[user]:self.offsets[user + 1]]
+        return self.items[self.offsets[user] : self.offsets[user + 1]]
 
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
@@ -76,24 +76,37 @@ class Dataset:
     # -- storage: data.npz + users.json + items.jsonl ------------------------------------------
 
     def save(self, folder: Path) -> None:
-        np.savez(folder / "data.npz", offsets=self.offsets, items=self.items,
-                 timestamps=self.timestamps)
+        np.savez(
+            folder / "data.npz", offsets=self.offsets, items=self.items, timestamps=self.timestamps
+        )
         (folder / "users.json").write_text(json.dumps(self.user_ids), encoding="utf-8")
         with open(folder / "items.jsonl", "w", encoding="utf-8") as f:
             for index, (item_id, meta) in enumerate(zip([""] + self.item_ids, self.item_meta)):
-                f.write(json.dumps({"index": index, "id": item_id, "meta": meta},
-                                   ensure_ascii=False) + "\n")
+                f.write(
+                    json.dumps({"index": index, "id": item_id, "meta": meta}, ensure_ascii=False)
+                    + "\n"
+                )
 
     @classmethod
     def load(cls, folder: Path, name: str) -> Dataset:
         try:
             arrays = np.load(folder / "data.npz")
             user_ids = json.loads((folder / "users.json").read_text(encoding="utf-8"))
-            rows = [json.loads(line) for line in
-                    (folder / "items.jsonl").read_text(encoding="utf-8").splitlines()]
+            rows = [
+                json.loads(line)
+                for line in (folder / "items.jsonl").read_text(encoding="utf-8").splitlines()
+            ]
         except (OSError, ValueError) as err:
-            raise ArtifactError(f"{folder}: processed dataset is unreadable ({err}); delete the "
-                                f"folder and run `recxplore prepare {name}` again") from None
-        return cls(name=name, user_ids=user_ids, item_ids=[r["id"] for r in rows[1:]],
-                   offsets=arrays["offsets"], items=arrays["items"],
-                   timestamps=arrays["timestamps"], item_meta=[r["meta"] for r in rows])
+            raise ArtifactError(
+                f"{folder}: processed dataset is unreadable ({err}); delete the "
+                f"folder and run `recxplore prepare {name}` again"
+            ) from None
+        return cls(
+            name=name,
+            user_ids=user_ids,
+            item_ids=[r["id"] for r in rows[1:]],
+            offsets=arrays["offsets"],
+            items=arrays["items"],
+            timestamps=arrays["timestamps"],
+            item_meta=[r["meta"] for r in rows],
+        )

@@ -32,8 +32,10 @@ def prepare(cfg: DataConfig, home: Path, fresh: bool = False) -> tuple[Dataset, 
     files = locate(cfg.name, data_dir, cfg.source_file)
     if not files:
         load_raw(cfg.name, data_dir, cfg.source_file)  # raises the loader's "not found" message
-    key = stage_key("dataset", {"settings": settings, "version": DATA_VERSION,
-                                   "files": _source_signature(files)})
+    key = stage_key(
+        "dataset",
+        {"settings": settings, "version": DATA_VERSION, "files": _source_signature(files)},
+    )
     art = Artifact(home / "cache", "dataset", key)
     if art.done and not fresh:
         return Dataset.load(art.path, cfg.name), art
@@ -45,6 +47,12 @@ def prepare(cfg: DataConfig, home: Path, fresh: bool = False) -> tuple[Dataset, 
         ds = preprocess(raw, cfg, cfg.name)
         folder = art.begin(fresh=True)
         ds.save(folder)
-        art.publish({"dataset": cfg.name, "settings": settings,
-                     "source_files": [str(p) for p in raw.files], "stats": ds.stats()})
+        art.publish(
+            {
+                "dataset": cfg.name,
+                "settings": settings,
+                "source_files": [str(p) for p in raw.files],
+                "stats": ds.stats(),
+            }
+        )
     return ds, art

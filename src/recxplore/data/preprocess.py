@@ -33,10 +33,10 @@ def _counts(codes: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(codes, minlength=n)
 
 
-def _core_mask(user: np.ndarray, item: np.ndarray, n_users: int, n_items: int,
-               user_core: int, item_core: int) -> np.ndarray:
-    return ((_counts(user, n_users) >= user_core)[user]
-            & (_counts(item, n_items) >= item_core)[item])
+def _core_mask(
+    user: np.ndarray, item: np.ndarray, n_users: int, n_items: int, user_core: int, item_core: int
+) -> np.ndarray:
+    return (_counts(user, n_users) >= user_core)[user] & (_counts(item, n_items) >= item_core)[item]
 
 
 def preprocess(raw: RawData, cfg: DataConfig, name: str) -> Dataset:
@@ -47,8 +47,10 @@ def preprocess(raw: RawData, cfg: DataConfig, name: str) -> Dataset:
     keep = np.ones(len(users), dtype=bool)
     if cfg.min_rating is not None:
         if np.isnan(ratings).all():
-            raise DataError(f"{name}: data.min_rating={cfg.min_rating} is set but this dataset "
-                            f"has no ratings; remove data.min_rating")
+            raise DataError(
+                f"{name}: data.min_rating={cfg.min_rating} is set but this dataset "
+                f"has no ratings; remove data.min_rating"
+            )
         keep &= ratings >= cfg.min_rating
     order = np.arange(len(users))
     user_ids, user_code = np.unique(users, return_inverse=True)
@@ -77,10 +79,12 @@ def preprocess(raw: RawData, cfg: DataConfig, name: str) -> Dataset:
     mask = (_counts(u, len(user_ids)) >= cfg.min_seq_len)[u]
     idx, u, i = idx[mask], u[mask], i[mask]
     if len(idx) == 0:
-        raise DataError(f"{where}: no interactions left after filtering (min_rating="
-                        f"{cfg.min_rating}, filter={cfg.filter}, user_core={cfg.user_core}, "
-                        f"item_core={cfg.item_core}, min_seq_len={cfg.min_seq_len}); relax "
-                        f"these data.* settings")
+        raise DataError(
+            f"{where}: no interactions left after filtering (min_rating="
+            f"{cfg.min_rating}, filter={cfg.filter}, user_core={cfg.user_core}, "
+            f"item_core={cfg.item_core}, min_seq_len={cfg.min_seq_len}); relax "
+            f"these data.* settings"
+        )
     # Re-index by natural raw-id order; item 0 is padding.
     kept_users = sorted(np.unique(u), key=lambda c: natural_key(str(user_ids[c])))
     kept_items = sorted(np.unique(i), key=lambda c: natural_key(str(item_ids[c])))
@@ -97,6 +101,12 @@ def preprocess(raw: RawData, cfg: DataConfig, name: str) -> Dataset:
     offsets[1:] = np.cumsum(np.bincount(new_u, minlength=len(kept_users)))
     item_raw = [str(item_ids[c]) for c in kept_items]
     meta: list[dict[str, Any]] = [{}] + [raw.item_meta.get(item_id, {}) for item_id in item_raw]
-    return Dataset(name=name, user_ids=[str(user_ids[c]) for c in kept_users], item_ids=item_raw,
-                   offsets=offsets, items=seq_items.astype(np.int64),
-                   timestamps=seq_times.astype(np.float64), item_meta=meta)
+    return Dataset(
+        name=name,
+        user_ids=[str(user_ids[c]) for c in kept_users],
+        item_ids=item_raw,
+        offsets=offsets,
+        items=seq_items.astype(np.int64),
+        timestamps=seq_times.astype(np.float64),
+        item_meta=meta,
+    )

@@ -18,9 +18,9 @@ Part = Literal["valid", "test"]
 
 @dataclass
 class EvalSet:
-    users: np.ndarray          # (U,) user indices
-    inputs: list[np.ndarray]   # U histories, chronological
-    targets: np.ndarray        # (U,) item indices
+    users: np.ndarray  # (U,) user indices
+    inputs: list[np.ndarray]  # U histories, chronological
+    targets: np.ndarray  # (U,) item indices
 
     def __len__(self) -> int:
         return len(self.users)

@@ -27,7 +27,7 @@ def sample_negatives(ds: Dataset, users: np.ndarray, n: int, seed: int, part: st
         unseen_count = ds.n_items - len(seen)
         if unseen_count <= n:
             pool = np.setdiff1d(np.arange(1, ds.n_items + 1), seen, assume_unique=True)
-            out[row, :len(pool)] = pool
+            out[row, : len(pool)] = pool
             continue
         picked: list[int] = []
         chosen: set[int] = set()

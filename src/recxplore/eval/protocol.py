@@ -21,12 +21,13 @@ def left_pad(seqs: list[np.ndarray], max_len: int) -> np.ndarray:
     for row, seq in enumerate(seqs):
         tail = seq[-max_len:]
         if len(tail):
-            out[row, -len(tail):] = tail
+            out[row, -len(tail) :] = tail
     return out
 
 
-def ranks_from_scores(scores: torch.Tensor, targets: torch.Tensor,
-                      negatives: Optional[torch.Tensor] = None) -> torch.Tensor:
+def ranks_from_scores(
+    scores: torch.Tensor, targets: torch.Tensor, negatives: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """scores: (B, n_items + 1) with padding/masked entries at -inf; targets: (B,).
 
     Returns 1-based pessimistic ranks (B,) among all items, or among target + negatives (B, N)
@@ -52,9 +53,16 @@ def ranks_from_scores(scores: torch.Tensor, targets: torch.Tensor,
 
 
 @torch.inference_mode()
-def rank_users(model: torch.nn.Module, data: EvalSet, negatives: np.ndarray, *, max_len: int,
-               batch_size: int, mask_history: bool, device: torch.device
-               ) -> tuple[np.ndarray, np.ndarray]:
+def rank_users(
+    model: torch.nn.Module,
+    data: EvalSet,
+    negatives: np.ndarray,
+    *,
+    max_len: int,
+    batch_size: int,
+    mask_history: bool,
+    device: torch.device,
+) -> tuple[np.ndarray, np.ndarray]:
     """Full and sampled ranks (1-based) of every user's target."""
     was_training = model.training
     model.eval()
@@ -69,8 +77,12 @@ def rank_users(model: torch.nn.Module, data: EvalSet, negatives: np.ndarray, *, 
         scores[:, 0] = float("-inf")
         sampled.append(ranks_from_scores(scores, targets, negs))
         if mask_history:
-            history = torch.from_numpy(left_pad(data.inputs[start:stop], max(
-                (len(s) for s in data.inputs[start:stop]), default=1))).to(device)
+            history = torch.from_numpy(
+                left_pad(
+                    data.inputs[start:stop],
+                    max((len(s) for s in data.inputs[start:stop]), default=1),
+                )
+            ).to(device)
             keep = scores.gather(1, targets[:, None])
             scores.scatter_(1, history, float("-inf"))
             scores[:, 0] = float("-inf")

@@ -19,8 +19,7 @@ from recxplore.llm.models import LoadedModel
 from recxplore.registry import POOLINGS
 
 
-def tokenize(loaded: LoadedModel, texts: list[str], *, template: str = "{text}"
-             ) -> list[list[int]]:
+def tokenize(loaded: LoadedModel, texts: list[str], *, template: str = "{text}") -> list[list[int]]:
     """Token ids of each text, wrapped in ``template`` first (a pooling's prompt)."""
     if template != "{text}":
         texts = [template.replace("{text}", t) for t in texts]
@@ -39,9 +38,17 @@ def pad_batch(ids: list[list[int]], pad_id: int, side: str) -> tuple[torch.Tenso
 
 
 @torch.inference_mode()
-def encode(loaded: LoadedModel, ids: list[list[int]], *, pooling: str, layer: int,
-           batch_size: int, padding_side: str, device: torch.device,
-           on_batch: Optional[Callable[[int], None]] = None) -> np.ndarray:
+def encode(
+    loaded: LoadedModel,
+    ids: list[list[int]],
+    *,
+    pooling: str,
+    layer: int,
+    batch_size: int,
+    padding_side: str,
+    device: torch.device,
+    on_batch: Optional[Callable[[int], None]] = None,
+) -> np.ndarray:
     """(len(ids), D) float32 pooled embeddings, in the order of ``ids``."""
     model = loaded.model
     takes_positions = "position_ids" in inspect.signature(model.forward).parameters
@@ -49,9 +56,10 @@ def encode(loaded: LoadedModel, ids: list[list[int]], *, pooling: str, layer: in
     order = sorted(range(len(ids)), key=lambda i: (-len(ids[i]), i))
     out: Optional[np.ndarray] = None
     for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        input_ids, mask = pad_batch([ids[i] for i in rows], loaded.tokenizer.pad_token_id,
-                                    padding_side)
+        rows = order[start : start + batch_size]
+        input_ids, mask = pad_batch(
+            [ids[i] for i in rows], loaded.tokenizer.pad_token_id, padding_side
+        )
         input_ids, mask = input_ids.to(device), mask.to(device)
         kwargs = {"input_ids": input_ids, "attention_mask": mask}
         if takes_positions:  # left padding must not shift the positions of real tokens
@@ -61,8 +69,12 @@ def encode(loaded: LoadedModel, ids: list[list[int]], *, pooling: str, layer: in
         else:
             states = model(**kwargs, output_hidden_states=True).hidden_states
             if layer >= len(states):
-                raise ConfigError([f"extract.layer={layer}: the model has {len(states) - 1} "
-                                   f"layers; choose -1 (the last) or 0..{len(states) - 1}"])
+                raise ConfigError(
+                    [
+                        f"extract.layer={layer}: the model has {len(states) - 1} "
+                        f"layers; choose -1 (the last) or 0..{len(states) - 1}"
+                    ]
+                )
             hidden = states[layer]
         pooled = pool(hidden.float(), mask).cpu().numpy()  # (B, D)
         if out is None:

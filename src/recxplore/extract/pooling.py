@@ -38,18 +38,22 @@ def first_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True, kw_only=True)
 class EOLConfig:
-    template: str = option('This item: "{text}" means in one word:"',
-                           "PromptEOL wrapper used by pooling=eol; must contain {text}")
+    template: str = option(
+        'This item: "{text}" means in one word:"',
+        "PromptEOL wrapper used by pooling=eol; must contain {text}",
+    )
 
     def __post_init__(self) -> None:
         if "{text}" not in self.template:
-            raise ConfigError([f"extract.eol_template: must contain {{text}}; got "
-                               f"{self.template!r}"])
+            raise ConfigError(
+                [f"extract.eol_template: must contain {{text}}; got {self.template!r}"]
+            )
 
 
 POOLINGS.register("mean", mean_pool, help="mean over non-pad tokens")
 POOLINGS.register("max", max_pool, help="element-wise max over non-pad tokens")
 POOLINGS.register("last", last_pool, help="the last non-pad token")
 POOLINGS.register("first", first_pool, help="the first token (CLS for encoders)")
-POOLINGS.register("eol", last_pool, EOLConfig, help="PromptEOL: a one-word prompt, then the last "
-                  "token")
+POOLINGS.register(
+    "eol", last_pool, EOLConfig, help="PromptEOL: a one-word prompt, then the last token"
+)

@@ -48,9 +48,14 @@ class StoreSummary:
     cached: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "rows": self.rows, "dim": self.dim,
-                "seconds": self.seconds, "items_per_second": self.items_per_second,
-                "cached": self.cached}
+        return {
+            "path": str(self.path),
+            "rows": self.rows,
+            "dim": self.dim,
+            "seconds": self.seconds,
+            "items_per_second": self.items_per_second,
+            "cached": self.cached,
+        }
 
 
 class ExtractError(RecxploreError):
@@ -61,33 +66,43 @@ def _check_texts(ds: Dataset, texts: list[str], attributes: Any) -> None:
     empty = [i for i in range(1, len(texts)) if not texts[i].strip()]
     if empty:
         first = empty[0]
-        raise ExtractError(f"{ds.name}: {len(empty)} item(s) have an empty text, e.g. item "
-                           f"{first} (id {ds.item_ids[first - 1]!r}, attributes "
-                           f"{sorted(ds.item_meta[first]) or 'none'}): none of text.attributes="
-                           f"{attributes} has a value; choose attributes the items have")
+        raise ExtractError(
+            f"{ds.name}: {len(empty)} item(s) have an empty text, e.g. item "
+            f"{first} (id {ds.item_ids[first - 1]!r}, attributes "
+            f"{sorted(ds.item_meta[first]) or 'none'}): none of text.attributes="
+            f"{attributes} has a value; choose attributes the items have"
+        )
 
 
-def _check_lengths(ds: Dataset, ids: list[list[int]], max_tokens: int | None, truncate: bool,
-                   context: int | None) -> list[list[int]]:
+def _check_lengths(
+    ds: Dataset, ids: list[list[int]], max_tokens: int | None, truncate: bool, context: int | None
+) -> list[list[int]]:
     if max_tokens is None:
         max_tokens = min(context or 512, 512)
     elif context is not None and max_tokens > context:
-        raise ExtractError(f"extract.max_tokens={max_tokens} exceeds the model's context of "
-                           f"{context} tokens; lower it")
+        raise ExtractError(
+            f"extract.max_tokens={max_tokens} exceeds the model's context of "
+            f"{context} tokens; lower it"
+        )
     lengths = np.array([len(x) for x in ids])
     too_long = np.flatnonzero(lengths > max_tokens)
     if len(too_long) and not truncate:
         i = int(too_long[0])
-        raise ExtractError(f"{ds.name}: {len(too_long)} item text(s) exceed extract.max_tokens="
-                           f"{max_tokens}, e.g. item {i + 1} (id {ds.item_ids[i]!r}) with "
-                           f"{lengths[i]} tokens; raise extract.max_tokens, lower "
-                           f"text.max_chars, or set extract.truncate=true")
+        raise ExtractError(
+            f"{ds.name}: {len(too_long)} item text(s) exceed extract.max_tokens="
+            f"{max_tokens}, e.g. item {i + 1} (id {ds.item_ids[i]!r}) with "
+            f"{lengths[i]} tokens; raise extract.max_tokens, lower "
+            f"text.max_chars, or set extract.truncate=true"
+        )
     return [x[:max_tokens] for x in ids]
 
 
 def store_key(cfg: Config, dataset_key: str, identity: dict[str, Any]) -> str:
-    return stage_key("extract", {"text": text_identity(cfg), "extract": cfg.extract,
-                                 "model": identity}, (dataset_key,))
+    return stage_key(
+        "extract",
+        {"text": text_identity(cfg), "extract": cfg.extract, "model": identity},
+        (dataset_key,),
+    )
 
 
 def prompt_template(cfg: Config) -> str:
@@ -98,9 +113,15 @@ def prompt_template(cfg: Config) -> str:
     return str(getattr(cfg.extract.options(pooling), "template", "{text}"))
 
 
-def extract_features(cfg: Config, ds: Dataset, dataset_key: str, adapters: list[Path],
-                     adapter_keys: list[str], progress: bool = True, fresh: bool = False
-                     ) -> StoreSummary:
+def extract_features(
+    cfg: Config,
+    ds: Dataset,
+    dataset_key: str,
+    adapters: list[Path],
+    adapter_keys: list[str],
+    progress: bool = True,
+    fresh: bool = False,
+) -> StoreSummary:
     """Build (or reuse) the embedding store of ``ds``'s item texts, the extractor tuned by
     ``adapters`` (LoRA folders, in order, with their cache keys)."""
     home = home_dir(cfg.paths.home)
@@ -118,15 +139,17 @@ def extract_features(cfg: Config, ds: Dataset, dataset_key: str, adapters: list[
     folder = art.begin(fresh=fresh)
     ranges = shard_ranges(rows, ex.shard_size)
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    todo = [k for k in range(len(ranges)) if k % world == rank
-            and not shard_path(folder, k).is_file()]
+    todo = [
+        k for k in range(len(ranges)) if k % world == rank and not shard_path(folder, k).is_file()
+    ]
     started = time.perf_counter()
     texts = final_texts(ds, cfg, progress) if todo else []  # rewriting only when embedding
     if todo and static:
         done_items = _embed_static(cfg, texts, folder, ranges, todo)
     elif todo:
-        done_items = _embed_neural(cfg, ds, texts, folder, ranges, todo, adapters, identity,
-                                   models_dir, progress)
+        done_items = _embed_neural(
+            cfg, ds, texts, folder, ranges, todo, adapters, identity, models_dir, progress
+        )
     else:
         done_items = 0
     seconds = time.perf_counter() - started
@@ -134,12 +157,19 @@ def extract_features(cfg: Config, ds: Dataset, dataset_key: str, adapters: list[
         log.info("rank %d finished its shards; another process publishes the store", rank)
         return StoreSummary(folder, rows, None, round(seconds, 3), None, cached=False)
     dim = _publish(art, ds, cfg, ranges, key_identity, settings)
-    return StoreSummary(art.path, rows, dim, round(seconds, 3),
-                        round(done_items / seconds, 2) if seconds else None, cached=False)
+    return StoreSummary(
+        art.path,
+        rows,
+        dim,
+        round(seconds, 3),
+        round(done_items / seconds, 2) if seconds else None,
+        cached=False,
+    )
 
 
-def _embed_static(cfg: Config, texts: list[str], folder: Path, ranges: list[tuple[int, int]],
-                  todo: list[int]) -> int:
+def _embed_static(
+    cfg: Config, texts: list[str], folder: Path, ranges: list[tuple[int, int]], todo: list[int]
+) -> int:
     matrix = tfidf_svd(texts[1:], cfg.extract.static_dim)
     matrix = np.vstack([np.zeros((1, matrix.shape[1]), np.float32), matrix])
     for k in todo:
@@ -148,31 +178,56 @@ def _embed_static(cfg: Config, texts: list[str], folder: Path, ranges: list[tupl
     return len(texts) - 1
 
 
-def _embed_neural(cfg: Config, ds: Dataset, texts: list[str], folder: Path,
-                  ranges: list[tuple[int, int]], todo: list[int], adapters: list[Path],
-                  identity: dict[str, Any], models_dir: Path, progress: bool) -> int:
+def _embed_neural(
+    cfg: Config,
+    ds: Dataset,
+    texts: list[str],
+    folder: Path,
+    ranges: list[tuple[int, int]],
+    todo: list[int],
+    adapters: list[Path],
+    identity: dict[str, Any],
+    models_dir: Path,
+    progress: bool,
+) -> int:
     ex = cfg.extract
     rows = ds.n_items + 1
     device = resolve_device(ex.device, "extract.device")
     if ex.dtype == "float16" and device.type == "cpu":
-        raise ExtractError("extract.dtype=float16 needs a GPU; on a CPU use bfloat16 (fast "
-                           "where the CPU has bf16 instructions) or float32")
-    loaded = models.load(ex.model, models_dir=models_dir, dtype=ex.dtype, device=str(device),
-                         offline=ex.offline, trust_remote_code=ex.trust_remote_code)
+        raise ExtractError(
+            "extract.dtype=float16 needs a GPU; on a CPU use bfloat16 (fast "
+            "where the CPU has bf16 instructions) or float32"
+        )
+    loaded = models.load(
+        ex.model,
+        models_dir=models_dir,
+        dtype=ex.dtype,
+        device=str(device),
+        offline=ex.offline,
+        trust_remote_code=ex.trust_remote_code,
+    )
     if adapters:
         loaded.model = apply_adapters(loaded.model, adapters, identity, cfg.tune.merge)
     ids = tokenize(loaded, texts[1:], template=prompt_template(cfg))
     ids = [[]] + _check_lengths(ds, ids, ex.max_tokens, ex.truncate, loaded.context)
     total = sum(min(stop, rows) - max(start, 1) for start, stop in (ranges[k] for k in todo))
-    bar = tqdm(total=total, desc=f"extract {ex.model} ({ex.pooling})", unit="item",
-               disable=not progress)
+    bar = tqdm(
+        total=total, desc=f"extract {ex.model} ({ex.pooling})", unit="item", disable=not progress
+    )
     done_items = 0
     for k in todo:
         start, stop = ranges[k]
         items = list(range(max(start, 1), stop))
-        emb = encode(loaded, [ids[i] for i in items], pooling=ex.pooling, layer=ex.layer,
-                     batch_size=ex.batch_size, padding_side=ex.padding_side, device=device,
-                     on_batch=bar.update)
+        emb = encode(
+            loaded,
+            [ids[i] for i in items],
+            pooling=ex.pooling,
+            layer=ex.layer,
+            batch_size=ex.batch_size,
+            padding_side=ex.padding_side,
+            device=device,
+            on_batch=bar.update,
+        )
         if start == 0:  # row 0 is padding: zeros
             items = [0] + items
             emb = np.vstack([np.zeros((1, emb.shape[1]), np.float32), emb])
@@ -182,17 +237,42 @@ def _embed_neural(cfg: Config, ds: Dataset, texts: list[str], folder: Path,
     return done_items
 
 
-def _publish(art: Artifact, ds: Dataset, cfg: Config, ranges: list[tuple[int, int]],
-             key_identity: dict[str, Any], settings: dict[str, Any]) -> int:
+def _publish(
+    art: Artifact,
+    ds: Dataset,
+    cfg: Config,
+    ranges: list[tuple[int, int]],
+    key_identity: dict[str, Any],
+    settings: dict[str, Any],
+) -> int:
     from safetensors import safe_open
 
     folder, ex = art.partial, cfg.extract
     with safe_open(str(shard_path(folder, 0)), "np") as f:
         dim = int(f.get_slice("embeddings").get_shape()[1])
-    shards = [{"file": shard_path(folder, k).name, "start": s, "stop": e,
-               "sha256": sha256_file(shard_path(folder, k))} for k, (s, e) in enumerate(ranges)]
-    art.publish({"dataset": ds.name, "item_fingerprint": ds.item_fingerprint, "rows": ds.n_items + 1,
-                 "dim": dim, "dtype": "float32", "compute_dtype": ex.dtype,
-                 "extractor": ex.model, "model_identity": key_identity, "pooling": ex.pooling,
-                 "layer": ex.layer, "text": settings, "shards": shards})
+    shards = [
+        {
+            "file": shard_path(folder, k).name,
+            "start": s,
+            "stop": e,
+            "sha256": sha256_file(shard_path(folder, k)),
+        }
+        for k, (s, e) in enumerate(ranges)
+    ]
+    art.publish(
+        {
+            "dataset": ds.name,
+            "item_fingerprint": ds.item_fingerprint,
+            "rows": ds.n_items + 1,
+            "dim": dim,
+            "dtype": "float32",
+            "compute_dtype": ex.dtype,
+            "extractor": ex.model,
+            "model_identity": key_identity,
+            "pooling": ex.pooling,
+            "layer": ex.layer,
+            "text": settings,
+            "shards": shards,
+        }
+    )
     return dim

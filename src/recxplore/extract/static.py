@@ -15,5 +15,4 @@ def tfidf_svd(texts: list[str], dim: int, seed: int = 0) -> np.ndarray:
 
     tfidf = TfidfVectorizer(sublinear_tf=True, min_df=1, ngram_range=(1, 2)).fit_transform(texts)
     dim = max(1, min(dim, tfidf.shape[1] - 1, tfidf.shape[0] - 1))
-    return TruncatedSVD(n_components=dim, random_state=seed).fit_transform(tfidf).astype(
-        np.float32)
+    return TruncatedSVD(n_components=dim, random_state=seed).fit_transform(tfidf).astype(np.float32)

@@ -37,8 +37,13 @@ def write_shard(folder: Path, k: int, index: np.ndarray, embeddings: np.ndarray)
     """Write one shard atomically (a crash leaves no half-written shard)."""
     path = shard_path(folder, k)
     tmp = path.with_name(path.name + ".tmp")
-    save_file({"embeddings": np.ascontiguousarray(embeddings, dtype=np.float32),
-               "index": np.ascontiguousarray(index, dtype=np.int64)}, str(tmp))
+    save_file(
+        {
+            "embeddings": np.ascontiguousarray(embeddings, dtype=np.float32),
+            "index": np.ascontiguousarray(index, dtype=np.int64),
+        },
+        str(tmp),
+    )
     os.replace(tmp, path)
 
 
@@ -53,34 +58,43 @@ class EmbeddingStore:
         return int(self.embeddings.shape[1])
 
 
-def read_manifest(path: Path, ds: Optional[Dataset] = None,
-                  expect: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def read_manifest(
+    path: Path, ds: Optional[Dataset] = None, expect: Optional[dict[str, Any]] = None
+) -> dict[str, Any]:
     """A store's manifest, refused when it does not match ``ds`` or ``expect``; reads no
     embeddings, so a run whose reduced features are cached never loads the store."""
     path = Path(path)
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
-        raise ArtifactError(f"{path}: not an embedding store ({err}); run `recxplore extract`"
-                            ) from None
+        raise ArtifactError(
+            f"{path}: not an embedding store ({err}); run `recxplore extract`"
+        ) from None
     if ds is not None:
         if manifest["rows"] != ds.n_items + 1:
-            raise ArtifactError(f"{path}: has {manifest['rows']} rows but dataset {ds.name} "
-                                f"needs {ds.n_items + 1} (items + padding); it was built for "
-                                f"another dataset or filter; extract features for this dataset")
+            raise ArtifactError(
+                f"{path}: has {manifest['rows']} rows but dataset {ds.name} "
+                f"needs {ds.n_items + 1} (items + padding); it was built for "
+                f"another dataset or filter; extract features for this dataset"
+            )
         if manifest["item_fingerprint"] != ds.item_fingerprint:
-            raise ArtifactError(f"{path}: item fingerprint {manifest['item_fingerprint']} does "
-                                f"not match dataset {ds.name} ({ds.item_fingerprint}): the rows "
-                                f"would be other items; extract features for this dataset")
+            raise ArtifactError(
+                f"{path}: item fingerprint {manifest['item_fingerprint']} does "
+                f"not match dataset {ds.name} ({ds.item_fingerprint}): the rows "
+                f"would be other items; extract features for this dataset"
+            )
     for key, value in (expect or {}).items():
         if manifest.get(key) != value:
-            raise ArtifactError(f"{path}: built with {key}={manifest.get(key)!r}, expected "
-                                f"{value!r}; extract again with the wanted settings")
+            raise ArtifactError(
+                f"{path}: built with {key}={manifest.get(key)!r}, expected "
+                f"{value!r}; extract again with the wanted settings"
+            )
     return manifest
 
 
-def open_store(path: Path, ds: Optional[Dataset] = None,
-               expect: Optional[dict[str, Any]] = None) -> EmbeddingStore:
+def open_store(
+    path: Path, ds: Optional[Dataset] = None, expect: Optional[dict[str, Any]] = None
+) -> EmbeddingStore:
     """Read and validate a store; refuse a mismatch with ``ds`` or ``expect``, altered shards
     and NaN/Inf rows."""
     path = Path(path)
@@ -91,23 +105,33 @@ def open_store(path: Path, ds: Optional[Dataset] = None,
     for shard in manifest["shards"]:
         file = path / shard["file"]
         if not file.is_file() or sha256_file(file) != shard["sha256"]:
-            raise ArtifactError(f"{file}: missing or altered (checksum mismatch); delete {path} "
-                                f"and run `recxplore extract` again")
+            raise ArtifactError(
+                f"{file}: missing or altered (checksum mismatch); delete {path} "
+                f"and run `recxplore extract` again"
+            )
         tensors = load_file(str(file))
         index, emb = tensors["index"], tensors["embeddings"]
-        if emb.shape != (len(index), dim) or index.min(initial=0) < 0 or index.max(
-                initial=0) >= rows:
-            raise ArtifactError(f"{file}: shape {emb.shape} or index range does not match the "
-                                f"manifest ({rows} rows x {dim})")
+        if (
+            emb.shape != (len(index), dim)
+            or index.min(initial=0) < 0
+            or index.max(initial=0) >= rows
+        ):
+            raise ArtifactError(
+                f"{file}: shape {emb.shape} or index range does not match the "
+                f"manifest ({rows} rows x {dim})"
+            )
         matrix[index] = emb
         seen[index] = True
     if not seen[1:].all():
         missing = np.flatnonzero(~seen[1:])[:5] + 1
-        raise ArtifactError(f"{path}: rows {missing.tolist()} are in no shard; the store is "
-                            f"incomplete")
+        raise ArtifactError(
+            f"{path}: rows {missing.tolist()} are in no shard; the store is incomplete"
+        )
     bad = ~np.isfinite(matrix).all(1)
     if bad.any():
-        raise ArtifactError(f"{path}: {int(bad.sum())} row(s) hold NaN or Inf (first item "
-                            f"indices {np.flatnonzero(bad)[:5].tolist()}); re-extract in float32 "
-                            f"(extract.dtype=float32)")
+        raise ArtifactError(
+            f"{path}: {int(bad.sum())} row(s) hold NaN or Inf (first item "
+            f"indices {np.flatnonzero(bad)[:5].tolist()}); re-extract in float32 "
+            f"(extract.dtype=float32)"
+        )
     return EmbeddingStore(path, manifest, matrix)

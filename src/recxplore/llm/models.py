@@ -43,7 +43,7 @@ class LoadedModel:
     model: torch.nn.Module
     tokenizer: Any
     identity: dict[str, Any]  # what the cache key needs to know about the weights
-    context: Optional[int]    # longest input the model accepts, if it says
+    context: Optional[int]  # longest input the model accepts, if it says
 
 
 def _wheel_path(dist: str, relative: str) -> Path:
@@ -79,7 +79,8 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
     from its config and the dequantised state dict is loaded into it.
     """
     if (target / "config.json").is_file() and "quantization_config" not in json.loads(
-            (target / "config.json").read_text(encoding="utf-8")):
+        (target / "config.json").read_text(encoding="utf-8")
+    ):
         return target
     from transformers import AutoModel, AutoTokenizer
 
@@ -88,9 +89,10 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
         loaded = AutoModel.from_pretrained(gguf.parent, gguf_file=gguf.name)
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     except Exception as err:  # the GGUF reader raises many types; all mean "unusable file"
-        raise ModelError(f"{gguf}: not a GGUF model transformers can read ({type(err).__name__}: "
-                         f"{err}); check the file is complete and of a supported architecture"
-                         ) from None
+        raise ModelError(
+            f"{gguf}: not a GGUF model transformers can read ({type(err).__name__}: "
+            f"{err}); check the file is complete and of a supported architecture"
+        ) from None
     config = loaded.config
     if hasattr(config, "quantization_config"):  # the weights are dequantised: a plain model
         del config.quantization_config
@@ -108,8 +110,10 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
 
 def _folder_identity(folder: Path) -> dict[str, Any]:
     files = sorted(p for p in folder.iterdir() if p.suffix in (".json", ".safetensors", ".bin"))
-    return {"folder": str(folder.resolve()),
-            "files": [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]}
+    return {
+        "folder": str(folder.resolve()),
+        "files": [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files],
+    }
 
 
 def resolve(name: str, models_dir: Path) -> tuple[str, dict[str, Any]]:
@@ -125,16 +129,24 @@ def resolve(name: str, models_dir: Path) -> tuple[str, dict[str, Any]]:
         return str(folder), {"gguf_sha256": digest}
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ModelError(f"{path}: a model folder needs config.json (a transformers "
-                             f"save_pretrained folder)")
+            raise ModelError(
+                f"{path}: a model folder needs config.json (a transformers save_pretrained folder)"
+            )
         return str(path), _folder_identity(path)
     if path.exists() or name.startswith((".", "/", "~")):
         raise ModelError(f"{name}: not a model folder or .gguf file")
     return name, {"hub_id": name}
 
 
-def load(name: str, *, models_dir: Path, dtype: str = "float32", device: str = "cpu",
-         offline: bool = True, trust_remote_code: bool = False) -> LoadedModel:
+def load(
+    name: str,
+    *,
+    models_dir: Path,
+    dtype: str = "float32",
+    device: str = "cpu",
+    offline: bool = True,
+    trust_remote_code: bool = False,
+) -> LoadedModel:
     from transformers import AutoModel, AutoTokenizer
 
     source, identity = resolve(name, models_dir)
@@ -144,10 +156,15 @@ def load(name: str, *, models_dir: Path, dtype: str = "float32", device: str = "
         model = AutoModel.from_pretrained(source, dtype=DTYPES[dtype], **kwargs)
     except OSError as err:
         known = ", ".join(list(ALIASES) + list(STATIC_ALIASES))
-        hint = ("it is not in the local Hugging Face cache and extract.offline=true forbids "
-                "downloading" if offline else f"loading failed ({err})")
-        raise ModelError(f"extract.model={name!r}: not a packaged alias ({known}), a model "
-                         f"folder or a .gguf file, and as a hub id {hint}") from None
+        hint = (
+            "it is not in the local Hugging Face cache and extract.offline=true forbids downloading"
+            if offline
+            else f"loading failed ({err})"
+        )
+        raise ModelError(
+            f"extract.model={name!r}: not a packaged alias ({known}), a model "
+            f"folder or a .gguf file, and as a hub id {hint}"
+        ) from None
     ensure_pad_token(tokenizer)
     model.to(device).eval()
     context = getattr(model.config, "max_position_embeddings", None)

@@ -42,8 +42,14 @@ def clean_value(key: str, value: Any, max_chars: int) -> Optional[str]:
     return text
 
 
-def flatten(meta: dict[str, Any], *, attributes: Optional[Iterable[str]], style: str,
-            max_chars: int, domain: str) -> str:
+def flatten(
+    meta: dict[str, Any],
+    *,
+    attributes: Optional[Iterable[str]],
+    style: str,
+    max_chars: int,
+    domain: str,
+) -> str:
     """One item's text. ``attributes=None`` takes every attribute in its stored order."""
     keys = list(attributes) if attributes is not None else list(meta)
     pairs = []

@@ -44,33 +44,45 @@ class LocalGenerator:
         self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
         self.tokenizer.padding_side = "left"  # generation continues from the right edge
         ensure_pad_token(self.tokenizer)
-        self.model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[cfg.dtype],
-                                                          local_files_only=offline)
+        self.model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=DTYPES[cfg.dtype], local_files_only=offline
+        )
         self.model.to(self.device).eval()  # type: ignore[arg-type]  # transformers' stub
 
     def _prompt(self, system: str, user: str) -> str:
         if self.tokenizer.chat_template:
-            return str(self.tokenizer.apply_chat_template(
-                [{"role": "system", "content": system}, {"role": "user", "content": user}],
-                tokenize=False, add_generation_prompt=True))
+            return str(
+                self.tokenizer.apply_chat_template(
+                    [{"role": "system", "content": system}, {"role": "user", "content": user}],
+                    tokenize=False,
+                    add_generation_prompt=True,
+                )
+            )
         return f"{system}\n\n{user}\n\n"  # a base model without a chat template
 
     @torch.inference_mode()
-    def __call__(self, pairs: list[tuple[str, str]],
-                 on_batch: Optional[Callable[[int], None]] = None) -> list[Reply]:
+    def __call__(
+        self, pairs: list[tuple[str, str]], on_batch: Optional[Callable[[int], None]] = None
+    ) -> list[Reply]:
         out: list[Reply] = []
         sample = self.cfg.temperature > 0
         for start in range(0, len(pairs), self.cfg.batch_size):
-            chunk = [self._prompt(s, u) for s, u in pairs[start:start + self.cfg.batch_size]]
-            enc = self.tokenizer(chunk, return_tensors="pt", padding=True,
-                                 add_special_tokens=False).to(self.device)
+            chunk = [self._prompt(s, u) for s, u in pairs[start : start + self.cfg.batch_size]]
+            enc = self.tokenizer(
+                chunk, return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(self.device)
             if sample:
                 torch.manual_seed(self.cfg.seed + start)
             ids = self.model.generate(
-                **enc, max_new_tokens=self.cfg.max_new_tokens, do_sample=sample,
-                temperature=self.cfg.temperature if sample else None, top_p=None, top_k=None,
-                pad_token_id=self.tokenizer.pad_token_id)
-            new = ids[:, enc["input_ids"].shape[1]:]
+                **enc,
+                max_new_tokens=self.cfg.max_new_tokens,
+                do_sample=sample,
+                temperature=self.cfg.temperature if sample else None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+            new = ids[:, enc["input_ids"].shape[1] :]
             out += [(t, "") for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
             if on_batch:
                 on_batch(len(chunk))
@@ -96,13 +108,20 @@ class HTTPGenerator:
         return headers
 
     def _one(self, system: str, user: str) -> Reply:
-        body = json.dumps({"model": self.cfg.api_model, "max_tokens": self.cfg.max_new_tokens,
-                           "temperature": self.cfg.temperature,
-                           "messages": [{"role": "system", "content": system},
-                                        {"role": "user", "content": user}]}).encode()
+        body = json.dumps(
+            {
+                "model": self.cfg.api_model,
+                "max_tokens": self.cfg.max_new_tokens,
+                "temperature": self.cfg.temperature,
+                "messages": [
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": user},
+                ],
+            }
+        ).encode()
         reason = ""
         for attempt in range(self.cfg.retries + 1):
-            wait = 2.0 ** attempt
+            wait = 2.0**attempt
             try:
                 request = urllib.request.Request(self.url, data=body, headers=self._headers())
                 with urllib.request.urlopen(request, timeout=self.cfg.timeout) as response:
@@ -113,9 +132,11 @@ class HTTPGenerator:
                 return content, ""
             except urllib.error.HTTPError as err:
                 if err.code in self.FATAL:
-                    raise GenerateError(f"{self.url}: HTTP {err.code} ({err.reason}); check "
-                                        f"generate.base_url, generate.api_model and the key in "
-                                        f"${self.cfg.api_key_env}") from None
+                    raise GenerateError(
+                        f"{self.url}: HTTP {err.code} ({err.reason}); check "
+                        f"generate.base_url, generate.api_model and the key in "
+                        f"${self.cfg.api_key_env}"
+                    ) from None
                 reason = f"HTTP {err.code}"
                 retry_after = err.headers.get("Retry-After") if err.headers else None
                 if err.code == 429 and retry_after and retry_after.strip().isdigit():
@@ -129,8 +150,9 @@ class HTTPGenerator:
                 self.sleep(min(wait, 120.0))
         return None, f"{reason} after {self.cfg.retries + 1} attempts"
 
-    def __call__(self, pairs: list[tuple[str, str]],
-                 on_batch: Optional[Callable[[int], None]] = None) -> list[Reply]:
+    def __call__(
+        self, pairs: list[tuple[str, str]], on_batch: Optional[Callable[[int], None]] = None
+    ) -> list[Reply]:
         def task(pair: tuple[str, str]) -> Reply:
             reply = self._one(*pair)
             if on_batch:

@@ -13,8 +13,12 @@ def text_settings(cfg: TextConfig, dataset_name: str) -> dict:
     source = source_of(dataset_name)
     attributes = cfg.attributes if cfg.attributes is not None else source.text_attributes
     domain = cfg.domain or source.domain or split_name(dataset_name)[1].replace("_", " ").lower()
-    return {"attributes": list(attributes) if attributes is not None else None,
-            "domain": domain or "catalogue", "style": cfg.style, "max_chars": cfg.max_chars}
+    return {
+        "attributes": list(attributes) if attributes is not None else None,
+        "domain": domain or "catalogue",
+        "style": cfg.style,
+        "max_chars": cfg.max_chars,
+    }
 
 
 def item_texts(ds: Dataset, cfg: TextConfig) -> list[str]:

@@ -11,15 +11,21 @@ import re
 SYSTEM = "You are a helpful assistant who describes catalogue items accurately and briefly."
 
 TEMPLATES = {
-    "keywords": ("Here are the attributes of a {domain}:\n{text}\n\nList 5 to 10 short keywords "
-                 "that describe this {domain}, separated by commas. Answer with the keywords "
-                 "only."),
-    "summary": ("Here are the attributes of a {domain}:\n{text}\n\nSummarise this {domain} in one "
-                "or two sentences. Answer with the summary only."),
-    "expansion": ("Here are the attributes of a {domain}:\n{text}\n\nDescribe this {domain} using "
-                  "what you know about it: what it is about, its style, who it is for and "
-                  "anything notable, in at most three sentences. Answer with the description "
-                  "only."),
+    "keywords": (
+        "Here are the attributes of a {domain}:\n{text}\n\nList 5 to 10 short keywords "
+        "that describe this {domain}, separated by commas. Answer with the keywords "
+        "only."
+    ),
+    "summary": (
+        "Here are the attributes of a {domain}:\n{text}\n\nSummarise this {domain} in one "
+        "or two sentences. Answer with the summary only."
+    ),
+    "expansion": (
+        "Here are the attributes of a {domain}:\n{text}\n\nDescribe this {domain} using "
+        "what you know about it: what it is about, its style, who it is for and "
+        "anything notable, in at most three sentences. Answer with the description "
+        "only."
+    ),
 }
 
 _MARKUP = re.compile(r"<\|[^|>]*\|>|</?s>|\[/?INST\]|<end_of_turn>|<start_of_turn>")
@@ -38,11 +44,11 @@ def clean(output: str, prompt: str, max_chars: int) -> str:
     ``max_chars`` characters cut at a word. An empty result means the generation failed."""
     text = _MARKUP.sub(" ", output)
     if text.strip().startswith(prompt.strip()):
-        text = text.strip()[len(prompt.strip()):]
+        text = text.strip()[len(prompt.strip()) :]
     text = _ROLE.sub("", text)
     text = _LABEL.sub("", _PREAMBLE.sub("", text))
     text = re.sub(r"\s+", " ", text).strip().strip('"').strip()
     if len(text) > max_chars:
-        cut = text[:max_chars + 1].rsplit(" ", 1)[0]
+        cut = text[: max_chars + 1].rsplit(" ", 1)[0]
         text = (cut if cut else text[:max_chars]).rstrip(" ,;")
     return text

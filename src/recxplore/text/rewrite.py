@@ -49,17 +49,26 @@ def generator_identity(cfg: Config) -> dict[str, Any]:
     if g.model == "http":
         who: dict[str, Any] = {"http": g.base_url, "model": g.api_model}
     else:
-        who = {"local": resolve(g.model, home_dir(cfg.paths.home) / "models")[1],
-               "dtype": g.dtype}
-    return {**who, "max_new_tokens": g.max_new_tokens, "temperature": g.temperature,
-            "seed": g.seed if g.temperature > 0 else None}
+        who = {"local": resolve(g.model, home_dir(cfg.paths.home) / "models")[1], "dtype": g.dtype}
+    return {
+        **who,
+        "max_new_tokens": g.max_new_tokens,
+        "temperature": g.temperature,
+        "seed": g.seed if g.temperature > 0 else None,
+    }
 
 
 def cache_file(cfg: Config) -> Path:
     mode = cfg.text.rewrite
-    key = stage_key("rewrite", {"mode": mode, "system": prompts.SYSTEM,
-                                   "template": prompts.TEMPLATES[mode],
-                                   "generator": generator_identity(cfg)})
+    key = stage_key(
+        "rewrite",
+        {
+            "mode": mode,
+            "system": prompts.SYSTEM,
+            "template": prompts.TEMPLATES[mode],
+            "generator": generator_identity(cfg),
+        },
+    )
     return home_dir(cfg.paths.home) / "cache" / "rewrites" / f"{mode}-{key}.jsonl"
 
 
@@ -89,8 +98,9 @@ def _append(path: Path, rows: list[dict[str, Any]]) -> None:
         os.fsync(f.fileno())
 
 
-def rewrite(texts: list[str], cfg: Config, progress: bool = True,
-            generator: Optional[Any] = None) -> list[str]:
+def rewrite(
+    texts: list[str], cfg: Config, progress: bool = True, generator: Optional[Any] = None
+) -> list[str]:
     """The rewrites of ``texts`` (flattened item texts), generated once and then cached."""
     from recxplore.text.generators import build_generator
 
@@ -104,21 +114,25 @@ def rewrite(texts: list[str], cfg: Config, progress: bool = True,
         user = prompts.user_message(cfg.text.rewrite, text, domain)
         return prompts.clean(raw, user, cfg.text.rewrite_max_chars)
 
-    done = {digest: out for digest, (text, raw) in read_cache(path).items()
-            if (out := cleaned(text, raw))}  # cleaning runs on read: its rules may improve
+    done = {
+        digest: out
+        for digest, (text, raw) in read_cache(path).items()
+        if (out := cleaned(text, raw))
+    }  # cleaning runs on read: its rules may improve
     todo = sorted({t for t in texts if _digest(t) not in done})
     failures_path = path.with_name(path.name.replace(".jsonl", ".failures.jsonl"))
     failures: list[dict[str, Any]] = []
     if todo:
-        generator = generator or build_generator(cfg.generate,
-                                                 home_dir(cfg.paths.home) / "models")
-        bar = tqdm(total=len(todo), desc=f"rewrite ({cfg.text.rewrite})", unit="item",
-                   disable=not progress)
+        generator = generator or build_generator(cfg.generate, home_dir(cfg.paths.home) / "models")
+        bar = tqdm(
+            total=len(todo), desc=f"rewrite ({cfg.text.rewrite})", unit="item", disable=not progress
+        )
         step = max(cfg.generate.batch_size, cfg.generate.concurrency)
         for start in range(0, len(todo), step):
-            chunk = todo[start:start + step]
-            messages = [(prompts.SYSTEM, prompts.user_message(cfg.text.rewrite, t, domain))
-                        for t in chunk]
+            chunk = todo[start : start + step]
+            messages = [
+                (prompts.SYSTEM, prompts.user_message(cfg.text.rewrite, t, domain)) for t in chunk
+            ]
             replies = generator(messages, on_batch=bar.update)
             rows = []
             for text, (reply, reason) in zip(chunk, replies):
@@ -127,33 +141,43 @@ def rewrite(texts: list[str], cfg: Config, progress: bool = True,
                     rows.append({"input_sha256": _digest(text), "input": text, "raw": reply})
                     done[_digest(text)] = out
                 else:
-                    failures.append({"input": text, "reason": reason or "empty reply after "
-                                     "cleaning", "raw": reply})
+                    failures.append(
+                        {
+                            "input": text,
+                            "reason": reason or "empty reply after cleaning",
+                            "raw": reply,
+                        }
+                    )
             _append(path, rows)
         bar.close()
     if failures:
-        failures_path.write_text("".join(json.dumps(f, ensure_ascii=False) + "\n"
-                                         for f in failures), encoding="utf-8")
+        failures_path.write_text(
+            "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in failures), encoding="utf-8"
+        )
         first = failures[0]
-        raise RewriteError(f"{len(failures)} of {len(set(texts))} item text(s) could not be "
-                           f"rewritten ({cfg.text.rewrite}), e.g. {first['input'][:80]!r}: "
-                           f"{first['reason']}; all are listed in {failures_path}. Rerun to "
-                           f"retry them (finished rewrites are cached), or change "
-                           f"generate.* settings")
+        raise RewriteError(
+            f"{len(failures)} of {len(set(texts))} item text(s) could not be "
+            f"rewritten ({cfg.text.rewrite}), e.g. {first['input'][:80]!r}: "
+            f"{first['reason']}; all are listed in {failures_path}. Rerun to "
+            f"retry them (finished rewrites are cached), or change "
+            f"generate.* settings"
+        )
     failures_path.unlink(missing_ok=True)
     return [done[_digest(t)] for t in texts]
 
 
-def final_texts(ds: Dataset, cfg: Config, progress: bool = True,
-                items: Optional[list[int]] = None) -> list[str]:
+def final_texts(
+    ds: Dataset, cfg: Config, progress: bool = True, items: Optional[list[int]] = None
+) -> list[str]:
     """The texts the extractor sees, aligned with the item index (row 0 empty): flattened, then
     rewritten when ``text.rewrite`` is set. ``items`` limits rewriting to those indices (the
     other rows are left empty)."""
     texts = item_texts(ds, cfg.text)
     if cfg.text.rewrite == "none":
         return texts
-    chosen = [i for i in (items if items is not None else range(1, len(texts)))
-              if texts[i].strip()]  # an item without text stays empty (extract reports it)
+    chosen = [
+        i for i in (items if items is not None else range(1, len(texts))) if texts[i].strip()
+    ]  # an item without text stays empty (extract reports it)
     rewritten = rewrite([texts[i] for i in chosen], cfg, progress)
     out = [""] * len(texts)
     for i, new in zip(chosen, rewritten):

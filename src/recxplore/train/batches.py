@@ -28,7 +28,7 @@ def masked_windows(seqs: list[np.ndarray], max_len: int) -> list[np.ndarray]:
     out = []
     for seq in seqs:
         for end in range(len(seq), 0, -max_len):
-            out.append(seq[max(0, end - max_len):end])
+            out.append(seq[max(0, end - max_len) : end])
     return out
 
 
@@ -39,8 +39,9 @@ def causal_batch(windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return inputs, np.where(inputs == 0, 0, targets)  # a window's first item has no input
 
 
-def masked_batch(windows: list[np.ndarray], mask_id: int, mask_prob: float,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def masked_batch(
+    windows: list[np.ndarray], mask_id: int, mask_prob: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """BERT4Rec cloze task: mask a share of real positions (at least the last one if none)."""
     seq = left_pad(windows, max(len(w) for w in windows))
     masked = (seq != 0) & (rng.random(seq.shape) < mask_prob)

@@ -46,13 +46,23 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch) % (2**63)
 
 
-def evaluate(model: torch.nn.Module, ev: Evaluation, cfg: Config, device: torch.device
-             ) -> tuple[dict[str, dict[str, float]], np.ndarray, np.ndarray]:
-    full, sampled = rank_users(model, ev.data, ev.negatives, max_len=cfg.model.max_len,
-                               batch_size=cfg.eval.batch_size,
-                               mask_history=cfg.eval.mask_history, device=device)
-    return {"full": summarise(full, cfg.eval.ks), "sampled": summarise(sampled, cfg.eval.ks)}, \
-        full, sampled
+def evaluate(
+    model: torch.nn.Module, ev: Evaluation, cfg: Config, device: torch.device
+) -> tuple[dict[str, dict[str, float]], np.ndarray, np.ndarray]:
+    full, sampled = rank_users(
+        model,
+        ev.data,
+        ev.negatives,
+        max_len=cfg.model.max_len,
+        batch_size=cfg.eval.batch_size,
+        mask_history=cfg.eval.mask_history,
+        device=device,
+    )
+    return (
+        {"full": summarise(full, cfg.eval.ks), "sampled": summarise(sampled, cfg.eval.ks)},
+        full,
+        sampled,
+    )
 
 
 def build_evaluations(ds: Dataset, cfg: Config) -> tuple[Evaluation, Evaluation]:
@@ -106,14 +116,25 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
     model.to(device)
     valid, test = build_evaluations(ds, cfg)
     if len(valid.data) == 0:
-        raise DataError(f"{ds.name}: no user has the 3 interactions leave-one-out needs; lower "
-                        f"the data.* filters or use a dataset with longer histories")
+        raise DataError(
+            f"{ds.name}: no user has the 3 interactions leave-one-out needs; lower "
+            f"the data.* filters or use a dataset with longer histories"
+        )
     seqs = train_sequences(ds)
     causal = model.objective == "causal"
     windows = causal_windows(seqs, mc.max_len) if causal else masked_windows(seqs, mc.max_len)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    return _Run(model, opt, valid, test, windows, causal, LOSSES[tc.loss],
-                tc.num_negatives or DEFAULT_NEGATIVES[tc.loss], device)
+    return _Run(
+        model,
+        opt,
+        valid,
+        test,
+        windows,
+        causal,
+        LOSSES[tc.loss],
+        tc.num_negatives or DEFAULT_NEGATIVES[tc.loss],
+        device,
+    )
 
 
 def _resume(run: _Run, ckpt_path: Path, cfg: Config) -> TrainState:
@@ -126,9 +147,13 @@ def _resume(run: _Run, ckpt_path: Path, cfg: Config) -> TrainState:
     state = TrainState.from_checkpoint(ckpt["state"], device_type(cfg.train.device))
     log.info("resuming %s after epoch %d", ckpt_path.parent, state.epoch)
     if state.devices[-1]["device"] != run.device.type:
-        log.warning("%s: epochs from %d on run on %s; the earlier ones ran on %s",
-                    ckpt_path.parent, state.epoch + 1, run.device.type,
-                    state.devices[-1]["device"])
+        log.warning(
+            "%s: epochs from %d on run on %s; the earlier ones ran on %s",
+            ckpt_path.parent,
+            state.epoch + 1,
+            run.device.type,
+            state.devices[-1]["device"],
+        )
         state.devices.append({"from_epoch": state.epoch + 1, "device": run.device.type})
     return state
 
@@ -143,10 +168,15 @@ def _train_epoch(run: _Run, cfg: Config, epoch: int, progress: bool) -> float:
     order = rng.permutation(len(run.windows))
     model.train()
     total, steps = 0.0, 0
-    bar = tqdm(range(0, len(order), tc.batch_size), desc=f"epoch {epoch}", leave=False,
-               disable=not progress, unit="batch")
+    bar = tqdm(
+        range(0, len(order), tc.batch_size),
+        desc=f"epoch {epoch}",
+        leave=False,
+        disable=not progress,
+        unit="batch",
+    )
     for start in bar:
-        chunk = [run.windows[i] for i in order[start:start + tc.batch_size]]
+        chunk = [run.windows[i] for i in order[start : start + tc.batch_size]]
         if run.causal:
             arrays = causal_batch(chunk)
         else:
@@ -172,8 +202,14 @@ def _train_epoch(run: _Run, cfg: Config, epoch: int, progress: bool) -> float:
     return total / max(steps, 1)
 
 
-def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
-        progress: bool = True, device: Optional[torch.device] = None) -> dict[str, Any]:
+def fit(
+    model: torch.nn.Module,
+    ds: Dataset,
+    cfg: Config,
+    run_dir: Path,
+    progress: bool = True,
+    device: Optional[torch.device] = None,
+) -> dict[str, Any]:
     """Train ``model`` on ``ds`` in ``run_dir`` (on ``device``, default ``train.device``);
     return metrics and timing (results object)."""
     tc = cfg.train
@@ -191,9 +227,13 @@ def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
         score = metrics["full"][tc.select_metric]
         state.seconds += time.perf_counter() - started
         state.epoch = epoch
-        row = {"epoch": epoch, "loss": round(loss, 6), "seconds": round(state.seconds, 3),
-               **{f"valid_full_{m}": v for m, v in metrics["full"].items()},
-               **{f"valid_sampled_{m}": v for m, v in metrics["sampled"].items()}}
+        row = {
+            "epoch": epoch,
+            "loss": round(loss, 6),
+            "seconds": round(state.seconds, 3),
+            **{f"valid_full_{m}": v for m, v in metrics["full"].items()},
+            **{f"valid_sampled_{m}": v for m, v in metrics["sampled"].items()},
+        }
         state.history.append(row)
         if score > state.best:
             state.best, state.best_epoch, state.bad = score, epoch, 0
@@ -201,22 +241,37 @@ def fit(model: torch.nn.Module, ds: Dataset, cfg: Config, run_dir: Path,
             save_atomic(model.state_dict(), best_path)
         else:
             state.bad += 1
-        log.info("epoch %d loss %.4f valid %s %.4f (best %.4f at %d) %.1fs", epoch, row["loss"],
-                 tc.select_metric, score, state.best, state.best_epoch, state.seconds)
+        log.info(
+            "epoch %d loss %.4f valid %s %.4f (best %.4f at %d) %.1fs",
+            epoch,
+            row["loss"],
+            tc.select_metric,
+            score,
+            state.best,
+            state.best_epoch,
+            state.seconds,
+        )
         _write_history(run_dir / "metrics.csv", state.history)
         board.add_scalar("train/loss", row["loss"], epoch)
         for protocol in ("full", "sampled"):
             for name, value in metrics[protocol].items():
                 board.add_scalar(f"valid_{protocol}/{name}", value, epoch)
         board.flush()
-        save_atomic({"model": model.state_dict(), "optimizer": run.opt.state_dict(),
-                     "state": asdict(state)}, ckpt_path)
+        save_atomic(
+            {
+                "model": model.state_dict(),
+                "optimizer": run.opt.state_dict(),
+                "state": asdict(state),
+            },
+            ckpt_path,
+        )
     board.close()
     return _finish(run, ds, cfg, state, best_path, run_dir)
 
 
-def _finish(run: _Run, ds: Dataset, cfg: Config, state: TrainState, best_path: Path,
-            run_dir: Path) -> dict[str, Any]:
+def _finish(
+    run: _Run, ds: Dataset, cfg: Config, state: TrainState, best_path: Path, run_dir: Path
+) -> dict[str, Any]:
     """Evaluate the best-validation checkpoint: validation again, then test, once."""
     model = run.model
     model.load_state_dict(torch.load(best_path, map_location=run.device, weights_only=True))
@@ -225,17 +280,19 @@ def _finish(run: _Run, ds: Dataset, cfg: Config, state: TrainState, best_path: P
     with open(run_dir / "test_ranks.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["user", "target", "rank_full", "rank_sampled"])
-        for user, target, rf, rs in zip(run.test.data.users, run.test.data.targets, full,
-                                        sampled):
+        for user, target, rf, rs in zip(run.test.data.users, run.test.data.targets, full, sampled):
             writer.writerow([ds.user_ids[user], int(target), int(rf), int(rs)])
     epochs = state.epoch
     return {
         "metrics": {"valid": valid_metrics, "test": test_metrics},
-        "timing": {"train_seconds": round(state.seconds, 3), "epochs": epochs,
-                   "best_epoch": state.best_epoch,
-                   "seconds_to_best": round(state.seconds_to_best, 3),
-                   "seconds_per_epoch": round(state.seconds / max(epochs, 1), 3),
-                   "devices": state.devices},
+        "timing": {
+            "train_seconds": round(state.seconds, 3),
+            "epochs": epochs,
+            "best_epoch": state.best_epoch,
+            "seconds_to_best": round(state.seconds_to_best, 3),
+            "seconds_per_epoch": round(state.seconds / max(epochs, 1), 3),
+            "devices": state.devices,
+        },
     }
 
 

@@ -26,10 +26,10 @@ class _ChunkedSoftmaxCrossEntropy(torch.autograd.Function):
         lse = torch.empty(n, dtype=torch.float32, device=h.device)
         pos = torch.empty(n, dtype=torch.float32, device=h.device)
         for s in range(0, n, chunk):
-            logits = (h[s:s + chunk] @ table.T).float()  # (C, n + 1)
+            logits = (h[s : s + chunk] @ table.T).float()  # (C, n + 1)
             logits[:, 0] = float("-inf")  # padding is never a class
-            lse[s:s + chunk] = torch.logsumexp(logits, 1)
-            pos[s:s + chunk] = logits.gather(1, targets[s:s + chunk, None])[:, 0]
+            lse[s : s + chunk] = torch.logsumexp(logits, 1)
+            pos[s : s + chunk] = logits.gather(1, targets[s : s + chunk, None])[:, 0]
         ctx.save_for_backward(h, table, targets, lse)
         ctx.chunk = chunk
         return (lse - pos).mean()
@@ -42,38 +42,47 @@ class _ChunkedSoftmaxCrossEntropy(torch.autograd.Function):
         grad_table = torch.zeros_like(table)
         scale = grad / n
         for s in range(0, n, chunk):
-            hc = h[s:s + chunk]
+            hc = h[s : s + chunk]
             logits = (hc @ table.T).float()
             logits[:, 0] = float("-inf")
-            probs = torch.exp_(logits.sub_(lse[s:s + chunk, None]))  # softmax, in place
+            probs = torch.exp_(logits.sub_(lse[s : s + chunk, None]))  # softmax, in place
             rows = torch.arange(len(hc), device=h.device)
-            probs[rows, targets[s:s + chunk]] -= 1.0
+            probs[rows, targets[s : s + chunk]] -= 1.0
             probs.mul_(scale).to(h.dtype)
-            grad_h[s:s + chunk] = probs @ table
+            grad_h[s : s + chunk] = probs @ table
             grad_table.addmm_(probs.T, hc)
         return grad_h, grad_table, None, None
 
 
-def cross_entropy(h: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
-                  generator: torch.Generator | None = None, num_negatives: int = 0) -> torch.Tensor:
+def cross_entropy(
+    h: torch.Tensor,
+    targets: torch.Tensor,
+    table: torch.Tensor,
+    generator: torch.Generator | None = None,
+    num_negatives: int = 0,
+) -> torch.Tensor:
     """Softmax over the whole catalogue (Klenitskiy & Vasilev, 2023)."""
     chunk = max(64, (1 << 19) // table.shape[0])  # about 2 MB of fp32 logits: stays in cache
     return _ChunkedSoftmaxCrossEntropy.apply(h, table, targets, chunk)
 
 
-def _uniform_excluding(targets: torch.Tensor, n_items: int, k: int,
-                       generator: torch.Generator | None) -> torch.Tensor:
+def _uniform_excluding(
+    targets: torch.Tensor, n_items: int, k: int, generator: torch.Generator | None
+) -> torch.Tensor:
     """(N, k) items drawn uniformly from 1..n_items, never the row's target."""
     if n_items < 2:
         raise ValueError("negative sampling needs at least 2 items in the catalogue")
-    draw = torch.randint(1, n_items, (len(targets), k), generator=generator,
-                         device=targets.device)
+    draw = torch.randint(1, n_items, (len(targets), k), generator=generator, device=targets.device)
     return draw + (draw >= targets[:, None]).long()  # skip over the target
 
 
-def binary_cross_entropy(h: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
-                         generator: torch.Generator | None = None,
-                         num_negatives: int = 1) -> torch.Tensor:
+def binary_cross_entropy(
+    h: torch.Tensor,
+    targets: torch.Tensor,
+    table: torch.Tensor,
+    generator: torch.Generator | None = None,
+    num_negatives: int = 1,
+) -> torch.Tensor:
     """The paper's loss: positive vs ``num_negatives`` uniform negatives per position."""
     negs = _uniform_excluding(targets, table.shape[0] - 1, num_negatives, generator)
     pos = (h * table[targets]).sum(-1)  # (N,)
@@ -83,9 +92,13 @@ def binary_cross_entropy(h: torch.Tensor, targets: torch.Tensor, table: torch.Te
     return (pos_loss + neg_loss.sum(1)).mean()
 
 
-def sampled_softmax(h: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
-                    generator: torch.Generator | None = None,
-                    num_negatives: int = 256) -> torch.Tensor:
+def sampled_softmax(
+    h: torch.Tensor,
+    targets: torch.Tensor,
+    table: torch.Tensor,
+    generator: torch.Generator | None = None,
+    num_negatives: int = 256,
+) -> torch.Tensor:
     """Softmax over the target and ``num_negatives`` uniform negatives shared by the batch."""
     n_items = table.shape[0] - 1
     negs = torch.randint(1, n_items + 1, (num_negatives,), generator=generator, device=h.device)
@@ -97,8 +110,14 @@ def sampled_softmax(h: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,
 
 
 LOSSES.register("ce", cross_entropy, help="softmax over all items")
-LOSSES.register("bce", binary_cross_entropy,
-                help="positive vs train.num_negatives random negatives per position (the paper)")
-LOSSES.register("sampled", sampled_softmax,
-                help="softmax over train.num_negatives uniform negatives shared by the batch")
+LOSSES.register(
+    "bce",
+    binary_cross_entropy,
+    help="positive vs train.num_negatives random negatives per position (the paper)",
+)
+LOSSES.register(
+    "sampled",
+    sampled_softmax,
+    help="softmax over train.num_negatives uniform negatives shared by the batch",
+)
 DEFAULT_NEGATIVES = {"ce": 0, "bce": 1, "sampled": 256}

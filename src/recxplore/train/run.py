@@ -58,8 +58,9 @@ def build_item_embedder(cfg: Config, n_items: int, inputs: ItemInputs) -> ItemEm
 
     fusion = FUSIONS.entry(adapt.fusion)
     settings = adapt.options(adapt.fusion) if fusion.config else None
-    return fusion.build(n_items, cfg.model.hidden, inputs, make_adapter, adapt.adapter_dropout,
-                        settings)
+    return fusion.build(
+        n_items, cfg.model.hidden, inputs, make_adapter, adapt.adapter_dropout, settings
+    )
 
 
 def build_model(cfg: Config, ds: Dataset, inputs: Optional[ItemInputs] = None) -> torch.nn.Module:
@@ -70,8 +71,9 @@ def build_model(cfg: Config, ds: Dataset, inputs: Optional[ItemInputs] = None) -
 
 def run_identity(cfg: Config) -> dict[str, Any]:
     """What a run's key hashes besides its inputs' keys: every setting that can change it."""
-    ident: dict[str, Any] = {name: key_settings(getattr(cfg, name)) for name in SECTIONS
-                             if name not in UPSTREAM_ONLY}
+    ident: dict[str, Any] = {
+        name: key_settings(getattr(cfg, name)) for name in SECTIONS if name not in UPSTREAM_ONLY
+    }
     ident = {name: settings for name, settings in ident.items() if settings}
     if not uses_features(cfg):  # no text, no LLM: their settings cannot change the result
         ident.pop("text")
@@ -98,9 +100,15 @@ def run_artifact(cfg: Config, dataset_key: str, inputs: ItemInputs) -> Artifact:
     return Artifact(runs_dir(cfg), "", name)
 
 
-def train_run(cfg: Config, ds: Dataset, dataset_key: str, inputs: ItemInputs,
-              progress: bool = True, fresh: bool = False,
-              finish_on: Optional[str] = None) -> dict[str, Any]:
+def train_run(
+    cfg: Config,
+    ds: Dataset,
+    dataset_key: str,
+    inputs: ItemInputs,
+    progress: bool = True,
+    fresh: bool = False,
+    finish_on: Optional[str] = None,
+) -> dict[str, Any]:
     """Train and evaluate on ``ds`` with the given item inputs; reuse a finished identical run
     unless ``fresh``.
 
@@ -115,17 +123,32 @@ def train_run(cfg: Config, ds: Dataset, dataset_key: str, inputs: ItemInputs,
             results["run_dir"] = str(art.path)  # where it is now: a home can be moved or copied
             return results
         if finish_on is not None and (fresh or not (art.partial / "checkpoint.pt").is_file()):
-            raise ConfigError([f"--finish-on {finish_on}: {art.partial} has no checkpoint to "
-                               f"finish; start this run on train.device={cfg.train.device} "
-                               f"(without --finish-on)"])
+            raise ConfigError(
+                [
+                    f"--finish-on {finish_on}: {art.partial} has no checkpoint to "
+                    f"finish; start this run on train.device={cfg.train.device} "
+                    f"(without --finish-on)"
+                ]
+            )
         return _train(cfg, ds, inputs, art, dataset_key, fresh, progress, finish_on)
 
 
-def _train(cfg: Config, ds: Dataset, inputs: ItemInputs, art: Artifact, dataset_key: str,
-           fresh: bool, progress: bool, finish_on: Optional[str] = None) -> dict[str, Any]:
+def _train(
+    cfg: Config,
+    ds: Dataset,
+    inputs: ItemInputs,
+    art: Artifact,
+    dataset_key: str,
+    fresh: bool,
+    progress: bool,
+    finish_on: Optional[str] = None,
+) -> dict[str, Any]:
     # before a run folder is made
-    device = (resolve_device(finish_on, "--finish-on") if finish_on is not None
-              else resolve_device(cfg.train.device, "train.device"))
+    device = (
+        resolve_device(finish_on, "--finish-on")
+        if finish_on is not None
+        else resolve_device(cfg.train.device, "train.device")
+    )
     folder = art.begin(fresh=fresh)
     (folder / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
     handler = logging.FileHandler(folder / "log.txt", encoding="utf-8")
@@ -143,8 +166,14 @@ def _train(cfg: Config, ds: Dataset, inputs: ItemInputs, art: Artifact, dataset_
         root.removeHandler(handler)
         root.setLevel(previous_level)
         handler.close()
-    results = {"run_dir": str(art.path), "dataset": cfg.data.name, "seed": cfg.train.seed,
-               "config": cfg.to_dict(), "dataset_stats": ds.stats(), **outcome}
+    results = {
+        "run_dir": str(art.path),
+        "dataset": cfg.data.name,
+        "seed": cfg.train.seed,
+        "config": cfg.to_dict(),
+        "dataset_stats": ds.stats(),
+        **outcome,
+    }
     write_json_atomic(folder / "results.json", results)
     (folder / "checkpoint.pt").unlink(missing_ok=True)  # best.pt keeps the selected model
     art.publish({"dataset_key": dataset_key, "metrics": outcome["metrics"]})

@@ -56,8 +56,7 @@ class TuneChain:
 
 def stage_settings(cfg: Config, stage: str) -> dict[str, Any]:
     """The tune settings that stage ``stage`` depends on (other stages' settings left out)."""
-    others = {flat for flat, (name, _) in component_fields(type(cfg.tune)).items()
-              if name != stage}
+    others = {flat for flat, (name, _) in component_fields(type(cfg.tune)).items() if name != stage}
     return {k: v for k, v in key_settings(cfg.tune).items() if k not in others}
 
 
@@ -73,8 +72,11 @@ def _load_lm(source: str, encoder: bool, offline: bool, trust_remote_code: bool)
 
     cls = AutoModelForMaskedLM if encoder else AutoModelForCausalLM
     lm, info = cls.from_pretrained(  # type: ignore[misc]  # a pair with output_loading_info
-        source, local_files_only=offline, trust_remote_code=trust_remote_code,
-        output_loading_info=True)
+        source,
+        local_files_only=offline,
+        trust_remote_code=trust_remote_code,
+        output_loading_info=True,
+    )
     lm.requires_grad_(False)
     prefix = lm.base_model_prefix + "."
     missing = set(info.get("missing_keys", []))
@@ -84,8 +86,9 @@ def _load_lm(source: str, encoder: bool, offline: bool, trust_remote_code: bool)
     return lm
 
 
-def _batch_indices(n: int, size: int, micro: int, seed: int, perms: dict[int, np.ndarray]
-                   ) -> list[int]:
+def _batch_indices(
+    n: int, size: int, micro: int, seed: int, perms: dict[int, np.ndarray]
+) -> list[int]:
     """Micro-batch number ``micro`` of an endless stream of per-epoch permutations."""
     out = []
     for pos in range(micro * size, (micro + 1) * size):
@@ -131,30 +134,44 @@ class _Stage:
     device: torch.device
 
 
-def _setup_stage(stage: str, cfg: Config, ds: Dataset, source: str, identity: dict[str, Any],
-                 previous: list[Path]) -> _Stage:
+def _setup_stage(
+    stage: str,
+    cfg: Config,
+    ds: Dataset,
+    source: str,
+    identity: dict[str, Any],
+    previous: list[Path],
+) -> _Stage:
     from peft import get_peft_model
     from transformers import AutoConfig, AutoTokenizer, get_scheduler
 
     tc, ex = cfg.tune, cfg.extract
     objective = OBJECTIVES[stage]
     settings = cfg.tune.options(stage)
-    model_config = AutoConfig.from_pretrained(source, local_files_only=ex.offline,
-                                              trust_remote_code=ex.trust_remote_code)
+    model_config = AutoConfig.from_pretrained(
+        source, local_files_only=ex.offline, trust_remote_code=ex.trust_remote_code
+    )
     encoder = is_encoder(model_config)
     if objective.causal_only and encoder:
-        raise TuneError(f"tune.stages: {stage} trains a causal language model, but "
-                        f"extract.model={ex.model!r} is an encoder; use cpt (masked LM) or scft")
+        raise TuneError(
+            f"tune.stages: {stage} trains a causal language model, but "
+            f"extract.model={ex.model!r} is an encoder; use cpt (masked LM) or scft"
+        )
     examples = objective.examples(ds, cfg, settings)
     if not examples:
-        raise TuneError(f"{ds.name}: no {stage} examples (no item has text or no training "
-                        f"sequence qualifies); check text.attributes and tune.sft_tasks")
+        raise TuneError(
+            f"{ds.name}: no {stage} examples (no item has text or no training "
+            f"sequence qualifies); check text.attributes and tune.sft_tasks"
+        )
     per_step = tc.batch_size * tc.grad_accum
     steps = math.ceil(tc.epochs * len(examples) / per_step) if tc.epochs else tc.steps
     device = resolve_device(tc.device, "tune.device")
     set_threads(tc.threads)
-    tokenizer = ensure_pad_token(AutoTokenizer.from_pretrained(
-        source, local_files_only=ex.offline, trust_remote_code=ex.trust_remote_code))
+    tokenizer = ensure_pad_token(
+        AutoTokenizer.from_pretrained(
+            source, local_files_only=ex.offline, trust_remote_code=ex.trust_remote_code
+        )
+    )
     torch.manual_seed(tc.seed)  # a head the checkpoint lacks is initialised at random
     lm = _load_lm(source, encoder, ex.offline, ex.trust_remote_code)
     base = lm.base_model
@@ -168,22 +185,37 @@ def _setup_stage(stage: str, cfg: Config, ds: Dataset, source: str, identity: di
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     text = text_settings(cfg.text, ds.name)
     extras = objective.extras(settings) if objective.extras else {}
-    tm = TuneModel(lm=lm, base=base, tokenizer=tokenizer, encoder=encoder,
-                   max_tokens=tc.max_tokens, extras=extras,
-                   flatten_settings={k: text[k] for k in ("style", "max_chars", "domain")})
+    tm = TuneModel(
+        lm=lm,
+        base=base,
+        tokenizer=tokenizer,
+        encoder=encoder,
+        max_tokens=tc.max_tokens,
+        extras=extras,
+        flatten_settings={k: text[k] for k in ("style", "max_chars", "domain")},
+    )
     lm.to(device)
     for param in extras.values():
         param.data = param.data.to(device)
     trainable = {n: p for n, p in lm.named_parameters() if p.requires_grad}
     trainable.update(extras)
     opt = torch.optim.AdamW(trainable.values(), lr=tc.lr, weight_decay=0.0)
-    sched = get_scheduler(tc.schedule, opt, num_warmup_steps=min(tc.warmup_steps, steps),
-                          num_training_steps=steps)
+    sched = get_scheduler(
+        tc.schedule, opt, num_warmup_steps=min(tc.warmup_steps, steps), num_training_steps=steps
+    )
     return _Stage(tm, peft_model, trainable, opt, sched, examples, steps, targets, device)
 
 
-def train_stage(stage: str, cfg: Config, ds: Dataset, source: str, identity: dict[str, Any],
-                previous: list[Path], folder: Path, progress: bool = True) -> dict[str, Any]:
+def train_stage(
+    stage: str,
+    cfg: Config,
+    ds: Dataset,
+    source: str,
+    identity: dict[str, Any],
+    previous: list[Path],
+    folder: Path,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Train one LoRA stage into ``folder`` (resuming from its checkpoint); return a summary."""
     tc = cfg.tune
     st = _setup_stage(stage, cfg, ds, source, identity, previous)
@@ -202,12 +234,12 @@ def train_stage(stage: str, cfg: Config, ds: Dataset, source: str, identity: dic
 
     loss_fn = OBJECTIVES[stage].loss
     settings = cfg.tune.options(stage)
-    autocast = torch.autocast(st.device.type, dtype=torch.bfloat16,
-                              enabled=tc.dtype == "bfloat16")
+    autocast = torch.autocast(st.device.type, dtype=torch.bfloat16, enabled=tc.dtype == "bfloat16")
     perms: dict[int, np.ndarray] = {}
     st.tm.lm.train()
-    bar = tqdm(total=st.steps, initial=start, desc=f"tune {stage}", unit="step",
-               disable=not progress)
+    bar = tqdm(
+        total=st.steps, initial=start, desc=f"tune {stage}", unit="step", disable=not progress
+    )
     for step in range(start, st.steps):
         began = time.perf_counter()
         total = 0.0
@@ -215,8 +247,10 @@ def train_stage(stage: str, cfg: Config, ds: Dataset, source: str, identity: dic
             number = step * tc.grad_accum + micro
             torch.manual_seed(tc.seed * 1_000_003 + number)  # dropout of this micro-batch
             rng = np.random.default_rng([tc.seed, number])
-            batch = [st.examples[i] for i in _batch_indices(len(st.examples), tc.batch_size,
-                                                             number, tc.seed, perms)]
+            batch = [
+                st.examples[i]
+                for i in _batch_indices(len(st.examples), tc.batch_size, number, tc.seed, perms)
+            ]
             with autocast:
                 loss = loss_fn(st.tm, batch, rng, st.device, settings) / tc.grad_accum
             loss.backward()
@@ -226,29 +260,42 @@ def train_stage(stage: str, cfg: Config, ds: Dataset, source: str, identity: dic
         st.sched.step()
         st.opt.zero_grad(set_to_none=True)
         seconds += time.perf_counter() - began
-        history.append({"step": step + 1, "loss": round(total, 6),
-                        "lr": st.sched.get_last_lr()[0]})
+        history.append({"step": step + 1, "loss": round(total, 6), "lr": st.sched.get_last_lr()[0]})
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean([h['loss'] for h in history[-10:]]):.4f}")
         if (step + 1) % tc.save_every == 0 and step + 1 < st.steps:
-            save_atomic({"trainable": {n: p.detach() for n, p in st.trainable.items()},
-                         "optimizer": st.opt.state_dict(), "scheduler": st.sched.state_dict(),
-                         "step": step + 1, "history": history, "seconds": seconds}, ckpt_path)
+            save_atomic(
+                {
+                    "trainable": {n: p.detach() for n, p in st.trainable.items()},
+                    "optimizer": st.opt.state_dict(),
+                    "scheduler": st.sched.state_dict(),
+                    "step": step + 1,
+                    "history": history,
+                    "seconds": seconds,
+                },
+                ckpt_path,
+            )
     bar.close()
     return _finish_stage(stage, st, folder, history, seconds)
 
 
-def _finish_stage(stage: str, st: _Stage, folder: Path, history: list[dict[str, float]],
-                  seconds: float) -> dict[str, Any]:
+def _finish_stage(
+    stage: str, st: _Stage, folder: Path, history: list[dict[str, float]], seconds: float
+) -> dict[str, Any]:
     st.peft_model.save_pretrained(str(folder))
     _write_curve(folder, history, stage)
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     temperature = st.tm.extras.get("log_temperature")
-    return {"stage": stage, "examples": len(st.examples), "steps": st.steps,
-            "targets": st.targets, "seconds": round(seconds, 3),
-            "first_loss": history[0]["loss"], "last_loss": history[-1]["loss"],
-            "final_temperature": math.exp(temperature.item()) if temperature is not None
-            else None}
+    return {
+        "stage": stage,
+        "examples": len(st.examples),
+        "steps": st.steps,
+        "targets": st.targets,
+        "seconds": round(seconds, 3),
+        "first_loss": history[0]["loss"],
+        "last_loss": history[-1]["loss"],
+        "final_temperature": math.exp(temperature.item()) if temperature is not None else None,
+    }
 
 
 def _user_adapter(cfg: Config, identity: dict[str, Any]) -> tuple[Path, str]:
@@ -258,8 +305,14 @@ def _user_adapter(cfg: Config, identity: dict[str, Any]) -> tuple[Path, str]:
     return folder, sha256_file(folder / ADAPTER_FILE)[:20]
 
 
-def tune_chain(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = True,
-               fresh: bool = False, models_dir: Optional[Path] = None) -> TuneChain:
+def tune_chain(
+    cfg: Config,
+    ds: Dataset,
+    dataset_key: str,
+    progress: bool = True,
+    fresh: bool = False,
+    models_dir: Optional[Path] = None,
+) -> TuneChain:
     """Run (or reuse) ``tune.adapter`` and then each of ``tune.stages`` on dataset ``ds``."""
     home = home_dir(cfg.paths.home)
     source, identity = models.resolve(cfg.extract.model, models_dir or home / "models")
@@ -270,18 +323,27 @@ def tune_chain(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = True
         chain.keys.append(key)
     text = text_identity(cfg, rewritten=False)  # stages learn from the flattened texts
     for stage in cfg.tune.stages:
-        key = stage_key("tune", {"stage": stage, "tune": stage_settings(cfg, stage),
-                                 "text": text, "model": identity},
-                        (dataset_key, chain.keys[-1] if chain.keys else ""))
+        key = stage_key(
+            "tune",
+            {"stage": stage, "tune": stage_settings(cfg, stage), "text": text, "model": identity},
+            (dataset_key, chain.keys[-1] if chain.keys else ""),
+        )
         art = Artifact(home / "cache", "tune", key)
         with art.lock():
             if fresh or not art.done:
                 folder = art.begin(fresh=fresh)
-                summary = train_stage(stage, cfg, ds, source, identity, list(chain.folders),
-                                      folder, progress)
-                art.publish({"base_model": identity, "dataset": ds.name,
-                             "stages": [*(Path(f).name for f in chain.folders), stage],
-                             "settings": stage_settings(cfg, stage), **summary})
+                summary = train_stage(
+                    stage, cfg, ds, source, identity, list(chain.folders), folder, progress
+                )
+                art.publish(
+                    {
+                        "base_model": identity,
+                        "dataset": ds.name,
+                        "stages": [*(Path(f).name for f in chain.folders), stage],
+                        "settings": stage_settings(cfg, stage),
+                        **summary,
+                    }
+                )
                 chain.trained.append(summary)
         chain.folders.append(art.path)
         chain.keys.append(key)

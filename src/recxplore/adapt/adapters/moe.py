@@ -29,7 +29,7 @@ class MoEAdapter(nn.Module):
         self.noise = noise
         self.bias = nn.Parameter(torch.zeros(experts, d_in))  # b_k
         self.weight = nn.Parameter(torch.empty(experts, d_in, d_out))  # W_k
-        nn.init.normal_(self.weight, std=d_in ** -0.5)
+        nn.init.normal_(self.weight, std=d_in**-0.5)
         self.gate = nn.Linear(d_in, experts, bias=False)  # W_g
         self.gate_noise = nn.Linear(d_in, experts, bias=False)  # W_n
         nn.init.zeros_(self.gate.weight)
@@ -48,5 +48,6 @@ def build_moe(d_in: int, d_out: int, settings: MoEConfig, inputs: ItemInputs) ->
     return MoEAdapter(d_in, d_out, settings.experts, settings.noise)
 
 
-ADAPTERS.register("moe", build_moe, MoEConfig,
-                  help="UniSRec mixture of whitening experts (the paper's best)")
+ADAPTERS.register(
+    "moe", build_moe, MoEConfig, help="UniSRec mixture of whitening experts (the paper's best)"
+)

@@ -37,5 +37,10 @@ def build_pq(d_in: int, d_out: int, settings: PQConfig, inputs: ItemInputs) -> n
     return PQAdapter(torch.from_numpy(inputs.codes), d_out)
 
 
-ADAPTERS.register("pq", build_pq, PQConfig, requires=("codes",),
-                  help="VQ-Rec: OPQ codes + learned code embeddings")
+ADAPTERS.register(
+    "pq",
+    build_pq,
+    PQConfig,
+    requires=("codes",),
+    help="VQ-Rec: OPQ codes + learned code embeddings",
+)

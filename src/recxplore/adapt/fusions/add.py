@@ -23,9 +23,14 @@ class AddFusion(FeatureEmbedder):
         return self.ids.weight + semantic
 
 
-def build_add(n_items: int, hidden: int, inputs: ItemInputs,
-              make_adapter: Callable[[int], nn.Module], dropout: float,
-              settings: None) -> ItemEmbedder:
+def build_add(
+    n_items: int,
+    hidden: int,
+    inputs: ItemInputs,
+    make_adapter: Callable[[int], nn.Module],
+    dropout: float,
+    settings: None,
+) -> ItemEmbedder:
     features = features_of(inputs)
     return AddFusion(features, make_adapter(features.shape[1]), hidden, dropout)
 

@@ -25,8 +25,16 @@ class AlignConfig:
 
 
 class AlignFusion(FeatureEmbedder):
-    def __init__(self, features: torch.Tensor, adapter: nn.Module, hidden: int, dropout: float,
-                 id_table: torch.Tensor, weight: float, temperature: float):
+    def __init__(
+        self,
+        features: torch.Tensor,
+        adapter: nn.Module,
+        hidden: int,
+        dropout: float,
+        id_table: torch.Tensor,
+        weight: float,
+        temperature: float,
+    ):
         super().__init__(features, adapter, hidden, dropout)
         assert id_table.shape == (self.n_items + 1, hidden)
         self.register_buffer("id_table", id_table.float(), persistent=False)
@@ -45,15 +53,31 @@ class AlignFusion(FeatureEmbedder):
         return self.align_weight * loss
 
 
-def build_align(n_items: int, hidden: int, inputs: ItemInputs,
-                make_adapter: Callable[[int], nn.Module], dropout: float,
-                settings: AlignConfig) -> ItemEmbedder:
+def build_align(
+    n_items: int,
+    hidden: int,
+    inputs: ItemInputs,
+    make_adapter: Callable[[int], nn.Module],
+    dropout: float,
+    settings: AlignConfig,
+) -> ItemEmbedder:
     assert inputs.id_table is not None, "the pipeline hands align its ID table (requires=id_table)"
     features = features_of(inputs)
-    return AlignFusion(features, make_adapter(features.shape[1]), hidden, dropout,
-                       torch.from_numpy(inputs.id_table), settings.weight, settings.temperature)
+    return AlignFusion(
+        features,
+        make_adapter(features.shape[1]),
+        hidden,
+        dropout,
+        torch.from_numpy(inputs.id_table),
+        settings.weight,
+        settings.temperature,
+    )
 
 
-FUSIONS.register("align", build_align, AlignConfig, requires=("features", "id_table"),
-                 help="features aligned to a frozen ID table pretrained by an ID-only run "
-                      "(LLMEmb-style)")
+FUSIONS.register(
+    "align",
+    build_align,
+    AlignConfig,
+    requires=("features", "id_table"),
+    help="features aligned to a frozen ID table pretrained by an ID-only run (LLMEmb-style)",
+)

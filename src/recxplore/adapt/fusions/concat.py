@@ -24,12 +24,21 @@ class ConcatFusion(FeatureEmbedder):
         return self.merge(torch.cat([self.ids.weight, semantic], dim=-1))
 
 
-def build_concat(n_items: int, hidden: int, inputs: ItemInputs,
-                 make_adapter: Callable[[int], nn.Module], dropout: float,
-                 settings: None) -> ItemEmbedder:
+def build_concat(
+    n_items: int,
+    hidden: int,
+    inputs: ItemInputs,
+    make_adapter: Callable[[int], nn.Module],
+    dropout: float,
+    settings: None,
+) -> ItemEmbedder:
     features = features_of(inputs)
     return ConcatFusion(features, make_adapter(features.shape[1]), hidden, dropout)
 
 
-FUSIONS.register("concat", build_concat, requires=("features",),
-                 help="[ID; adapted features] projected back to the hidden size")
+FUSIONS.register(
+    "concat",
+    build_concat,
+    requires=("features",),
+    help="[ID; adapted features] projected back to the hidden size",
+)

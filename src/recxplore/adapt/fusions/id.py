@@ -11,8 +11,14 @@ from recxplore.adapt.item_embedder import IDEmbedder, ItemEmbedder
 from recxplore.registry import FUSIONS
 
 
-def build_id(n_items: int, hidden: int, inputs: ItemInputs, make_adapter: Callable[[int], nn.Module],
-             dropout: float, settings: None) -> ItemEmbedder:
+def build_id(
+    n_items: int,
+    hidden: int,
+    inputs: ItemInputs,
+    make_adapter: Callable[[int], nn.Module],
+    dropout: float,
+    settings: None,
+) -> ItemEmbedder:
     return IDEmbedder(n_items, hidden)
 
 

@@ -17,12 +17,21 @@ def features_of(inputs: ItemInputs) -> torch.Tensor:
     return torch.from_numpy(inputs.features)
 
 
-def build_replace(n_items: int, hidden: int, inputs: ItemInputs,
-                  make_adapter: Callable[[int], nn.Module], dropout: float,
-                  settings: None) -> ItemEmbedder:
+def build_replace(
+    n_items: int,
+    hidden: int,
+    inputs: ItemInputs,
+    make_adapter: Callable[[int], nn.Module],
+    dropout: float,
+    settings: None,
+) -> ItemEmbedder:
     features = features_of(inputs)
     return FeatureEmbedder(features, make_adapter(features.shape[1]), hidden, dropout)
 
 
-FUSIONS.register("replace", build_replace, requires=("features",),
-                 help="adapted LLM features only (the paper's best with moe)")
+FUSIONS.register(
+    "replace",
+    build_replace,
+    requires=("features",),
+    help="adapted LLM features only (the paper's best with moe)",
+)

@@ -35,35 +35,75 @@ def _movielens_locate(name: str, argument: str, data_dir: Path, which: str) -> l
 
 
 for _name in ("ml-100k", "ml-1m"):
-    SOURCES.register(_name, Source(
-        load=functools.partial(_movielens_load, _name),
-        locate=functools.partial(_movielens_locate, _name),
-        needs_argument=False, example=_name, text_attributes=("title", "year", "genres"),
-        domain="movie"))
-for _release, _example in (("amazon2014", "Beauty"), ("amazon2018", "AMAZON_FASHION"),
-                           ("amazon2023", "All_Beauty")):
-    SOURCES.register(_release, Source(
-        load=functools.partial(amazon.load_amazon, _release),
-        locate=functools.partial(amazon.locate, _release),
-        needs_argument=True, example=f"{_release}:{_example}",
-        text_attributes=("title", "brand", "categories", "price", "description")))
-SOURCES.register("steam", Source(load=lambda arg, d, which: steam.load_steam(d),
-                                 locate=lambda arg, d, which: steam.locate(d),
-                                 needs_argument=False, example="steam",
-                                 text_attributes=("title", "genres", "tags", "developer",
-                                                  "publisher", "price"), domain="game"))
-SOURCES.register("yelp", Source(load=lambda arg, d, which: yelp.load_yelp(d),
-                                locate=lambda arg, d, which: yelp.locate(d),
-                                needs_argument=False, example="yelp",
-                                text_attributes=("name", "categories", "city", "attributes"),
-                                domain="business"))
-SOURCES.register("atomic", Source(load=lambda arg, d, which: atomic.load_atomic(arg, d),
-                                  locate=lambda arg, d, which: atomic.locate(arg, d),
-                                  needs_argument=True, example="atomic:my-dataset"))
+    SOURCES.register(
+        _name,
+        Source(
+            load=functools.partial(_movielens_load, _name),
+            locate=functools.partial(_movielens_locate, _name),
+            needs_argument=False,
+            example=_name,
+            text_attributes=("title", "year", "genres"),
+            domain="movie",
+        ),
+    )
+for _release, _example in (
+    ("amazon2014", "Beauty"),
+    ("amazon2018", "AMAZON_FASHION"),
+    ("amazon2023", "All_Beauty"),
+):
+    SOURCES.register(
+        _release,
+        Source(
+            load=functools.partial(amazon.load_amazon, _release),
+            locate=functools.partial(amazon.locate, _release),
+            needs_argument=True,
+            example=f"{_release}:{_example}",
+            text_attributes=("title", "brand", "categories", "price", "description"),
+        ),
+    )
+SOURCES.register(
+    "steam",
+    Source(
+        load=lambda arg, d, which: steam.load_steam(d),
+        locate=lambda arg, d, which: steam.locate(d),
+        needs_argument=False,
+        example="steam",
+        text_attributes=("title", "genres", "tags", "developer", "publisher", "price"),
+        domain="game",
+    ),
+)
+SOURCES.register(
+    "yelp",
+    Source(
+        load=lambda arg, d, which: yelp.load_yelp(d),
+        locate=lambda arg, d, which: yelp.locate(d),
+        needs_argument=False,
+        example="yelp",
+        text_attributes=("name", "categories", "city", "attributes"),
+        domain="business",
+    ),
+)
+SOURCES.register(
+    "atomic",
+    Source(
+        load=lambda arg, d, which: atomic.load_atomic(arg, d),
+        locate=lambda arg, d, which: atomic.locate(arg, d),
+        needs_argument=True,
+        example="atomic:my-dataset",
+    ),
+)
 
 # The paper's datasets and the offline ones, listed by `recxplore datasets`.
-LISTED = ["ml-100k", "ml-1m", "amazon2014:Beauty", "amazon2014:Video_Games",
-          "amazon2018:AMAZON_FASHION", "amazon2023:All_Beauty", "steam", "yelp"]
+LISTED = [
+    "ml-100k",
+    "ml-1m",
+    "amazon2014:Beauty",
+    "amazon2014:Video_Games",
+    "amazon2018:AMAZON_FASHION",
+    "amazon2023:All_Beauty",
+    "steam",
+    "yelp",
+]
 
 
 def source_of(name: str) -> Source:

@@ -37,11 +37,18 @@ def interaction_names(release: str, cat: str, which: str) -> list[str]:
     """Candidate interaction files in preference order for ``data.source_file``."""
     if release == "amazon2023":
         return [f"{cat}.jsonl"]
-    core5, reviews = ((f"reviews_{cat}_5.json", f"reviews_{cat}.json") if release == "amazon2014"
-                      else (f"{cat}_5.json", f"{cat}.json"))
+    core5, reviews = (
+        (f"reviews_{cat}_5.json", f"reviews_{cat}.json")
+        if release == "amazon2014"
+        else (f"{cat}_5.json", f"{cat}.json")
+    )
     ratings = f"ratings_{cat}.csv" if release == "amazon2014" else f"{cat}.csv"
-    return {"auto": [core5, reviews, ratings], "core5": [core5], "reviews": [reviews],
-            "ratings": [ratings]}[which]
+    return {
+        "auto": [core5, reviews, ratings],
+        "core5": [core5],
+        "reviews": [reviews],
+        "ratings": [ratings],
+    }[which]
 
 
 def meta_name(release: str, cat: str) -> str:
@@ -116,8 +123,10 @@ def _read_ratings_csv(release: str, path: Path, out: RawData) -> None:
     for lineno, line in open_text_lines(path):
         cells = next(csv.reader(io.StringIO(line)))
         if len(cells) != 4:
-            raise DataError(f"{path}:{lineno}: expected 4 comma-separated values "
-                            f"(user,item,rating,timestamp); got {len(cells)}")
+            raise DataError(
+                f"{path}:{lineno}: expected 4 comma-separated values "
+                f"(user,item,rating,timestamp); got {len(cells)}"
+            )
         user, item = (cells[0], cells[1]) if release == "amazon2014" else (cells[1], cells[0])
         out.users.append(user)
         out.items.append(item)
@@ -135,10 +144,12 @@ def _read_reviews(release: str, path: Path, out: RawData) -> None:
         rec = parse_json_or_literal(path, lineno, text)
         out.users.append(str(require(rec, user_key, path, lineno)))
         out.items.append(str(require(rec, item_key, path, lineno)))
-        out.ratings.append(as_float(require(rec, rating_key, path, lineno), rating_key, path,
-                                    lineno))
-        out.timestamps.append(as_float(require(rec, time_key, path, lineno), time_key, path,
-                                       lineno) * scale)
+        out.ratings.append(
+            as_float(require(rec, rating_key, path, lineno), rating_key, path, lineno)
+        )
+        out.timestamps.append(
+            as_float(require(rec, time_key, path, lineno), time_key, path, lineno) * scale
+        )
 
 
 def load_amazon(release: str, cat: str, data_dir: Path, which: str = "auto") -> RawData:

@@ -21,8 +21,10 @@ def _header(path: Path, lineno: int, text: str) -> list[tuple[str, str]]:
     for cell in text.split("\t"):
         name, sep, kind = cell.strip().partition(":")
         if not sep or kind not in TYPES:
-            raise DataError(f"{path}:{lineno}: header cell {cell!r} must be field:type with type "
-                            f"one of {', '.join(TYPES)}")
+            raise DataError(
+                f"{path}:{lineno}: header cell {cell!r} must be field:type with type "
+                f"one of {', '.join(TYPES)}"
+            )
         fields.append((name, kind))
     return fields
 
@@ -33,8 +35,9 @@ def _value(kind: str, raw: str, path: Path, lineno: int, name: str) -> Any:
     try:
         return float(raw) if kind == "float" else [float(x) for x in raw.split()]
     except ValueError:
-        raise DataError(f"{path}:{lineno}: field {name!r} is typed {kind} but holds "
-                        f"{raw!r}") from None
+        raise DataError(
+            f"{path}:{lineno}: field {name!r} is typed {kind} but holds {raw!r}"
+        ) from None
 
 
 def read_atomic_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
@@ -49,21 +52,31 @@ def read_atomic_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, 
     for lineno, text in lines:
         cells = text.split("\t")
         if len(cells) != len(fields):
-            raise DataError(f"{path}:{lineno}: {len(cells)} tab-separated values but the header "
-                            f"has {len(fields)} fields")
-        rows.append((lineno, {name: _value(kind, cell, path, lineno, name)
-                              for (name, kind), cell in zip(fields, cells) if cell != ""}))
+            raise DataError(
+                f"{path}:{lineno}: {len(cells)} tab-separated values but the header "
+                f"has {len(fields)} fields"
+            )
+        rows.append(
+            (
+                lineno,
+                {
+                    name: _value(kind, cell, path, lineno, name)
+                    for (name, kind), cell in zip(fields, cells)
+                    if cell != ""
+                },
+            )
+        )
     return [name for name, _ in fields], rows
 
 
-def read_atomic(inter_path: Path, item_path: Optional[Path],
-                rename: Optional[dict[str, str]] = None) -> RawData:
+def read_atomic(
+    inter_path: Path, item_path: Optional[Path], rename: Optional[dict[str, str]] = None
+) -> RawData:
     """Read interactions and item attributes; ``rename`` maps item columns to attribute names."""
     names, rows = read_atomic_table(inter_path)
     for required in ("user_id", "item_id"):
         if required not in names:
-            raise DataError(f"{inter_path}:1: header lacks {required!r}; found "
-                            f"{', '.join(names)}")
+            raise DataError(f"{inter_path}:1: header lacks {required!r}; found {', '.join(names)}")
     users, items, ratings, stamps = [], [], [], []
     for lineno, row in rows:
         for required in ("user_id", "item_id"):
@@ -95,8 +108,10 @@ def load_atomic(name: str, data_dir: Path) -> RawData:
         if inter.is_file():
             item = folder / f"{name}.item"
             return read_atomic(inter, item if item.is_file() else None)
-    raise DataError(f"atomic:{name}: {name}.inter not found in {data_dir} or {data_dir / name}; "
-                    f"put the RecBole atomic files there (see {URL}) or pass --data-dir")
+    raise DataError(
+        f"atomic:{name}: {name}.inter not found in {data_dir} or {data_dir / name}; "
+        f"put the RecBole atomic files there (see {URL}) or pass --data-dir"
+    )
 
 
 def locate(name: str, data_dir: Path) -> list[Path]:

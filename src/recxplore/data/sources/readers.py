@@ -34,9 +34,12 @@ class RawData:
         assert len(self.users) == len(self.items) == len(self.ratings) == len(self.timestamps)
 
     def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return (np.asarray(self.users, dtype=object), np.asarray(self.items, dtype=object),
-                np.asarray(self.ratings, dtype=np.float64),
-                np.asarray(self.timestamps, dtype=np.float64))
+        return (
+            np.asarray(self.users, dtype=object),
+            np.asarray(self.items, dtype=object),
+            np.asarray(self.ratings, dtype=np.float64),
+            np.asarray(self.timestamps, dtype=np.float64),
+        )
 
 
 def open_text_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -48,25 +51,31 @@ def open_text_lines(path: Path) -> Iterator[tuple[int, str]]:
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as err:
-                    raise DataError(f"{path}:{lineno}: not valid UTF-8 (byte {raw[err.start]:#04x} "
-                                    f"at column {err.start + 1}); re-download the file or convert "
-                                    f"it to UTF-8") from None
+                    raise DataError(
+                        f"{path}:{lineno}: not valid UTF-8 (byte {raw[err.start]:#04x} "
+                        f"at column {err.start + 1}); re-download the file or convert "
+                        f"it to UTF-8"
+                    ) from None
                 text = text.rstrip("\r\n")
                 if text.strip():
                     yield lineno, text
     except (OSError, EOFError) as err:
         if isinstance(err, FileNotFoundError):
             raise DataError(f"{path}: file not found") from None
-        raise DataError(f"{path}: cannot be read ({err}); the file may be truncated or not "
-                        f"gzip-compressed despite its name") from None
+        raise DataError(
+            f"{path}: cannot be read ({err}); the file may be truncated or not "
+            f"gzip-compressed despite its name"
+        ) from None
 
 
 def parse_json(path: Path, lineno: int, text: str) -> dict[str, Any]:
     try:
         record = json.loads(text)
     except json.JSONDecodeError as err:
-        raise DataError(f"{path}:{lineno}: malformed JSON ({err.msg} at column {err.colno}); "
-                        f"expected one JSON object per line") from None
+        raise DataError(
+            f"{path}:{lineno}: malformed JSON ({err.msg} at column {err.colno}); "
+            f"expected one JSON object per line"
+        ) from None
     if not isinstance(record, dict):
         raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
     return record
@@ -77,8 +86,10 @@ def parse_python_literal(path: Path, lineno: int, text: str) -> dict[str, Any]:
     try:
         record = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError) as err:
-        raise DataError(f"{path}:{lineno}: malformed record ({type(err).__name__}); expected one "
-                        f"Python dict literal per line as published") from None
+        raise DataError(
+            f"{path}:{lineno}: malformed record ({type(err).__name__}); expected one "
+            f"Python dict literal per line as published"
+        ) from None
     if not isinstance(record, dict):
         raise DataError(f"{path}:{lineno}: expected a dict literal, got {type(record).__name__}")
     return record
@@ -86,7 +97,7 @@ def parse_python_literal(path: Path, lineno: int, text: str) -> dict[str, Any]:
 
 def parse_json_or_literal(path: Path, lineno: int, text: str) -> dict[str, Any]:
     """Some mirrors re-encode the Python-literal files as JSON; accept both."""
-    if text.lstrip().startswith("{\""):
+    if text.lstrip().startswith('{"'):
         try:
             return parse_json(path, lineno, text)
         except DataError:
@@ -97,8 +108,10 @@ def parse_json_or_literal(path: Path, lineno: int, text: str) -> dict[str, Any]:
 def require(record: dict[str, Any], key: str, path: Path, lineno: int) -> Any:
     value = record.get(key)
     if value is None or value == "":
-        raise DataError(f"{path}:{lineno}: missing field {key!r}; present fields are "
-                        f"{', '.join(sorted(record)) or 'none'}")
+        raise DataError(
+            f"{path}:{lineno}: missing field {key!r}; present fields are "
+            f"{', '.join(sorted(record)) or 'none'}"
+        )
     return value
 
 
@@ -120,5 +133,7 @@ def find_file(data_dir: Path, names: list[str]) -> Optional[Path]:
 
 
 def missing_files_error(dataset: str, data_dir: Path, names: list[str], url: str) -> DataError:
-    return DataError(f"{dataset}: none of {', '.join(names)} found in {data_dir}; download them "
-                     f"from {url} into that folder (or pass --data-dir)")
+    return DataError(
+        f"{dataset}: none of {', '.join(names)} found in {data_dir}; download them "
+        f"from {url} into that folder (or pass --data-dir)"
+    )

@@ -34,7 +34,9 @@ def _date(value: Any, path: Path, lineno: int) -> float:
     try:
         day = dt.datetime.strptime(str(value), "%Y-%m-%d").replace(tzinfo=dt.UTC)
     except ValueError:
-        raise DataError(f"{path}:{lineno}: field 'date' must be YYYY-MM-DD; got {value!r}") from None
+        raise DataError(
+            f"{path}:{lineno}: field 'date' must be YYYY-MM-DD; got {value!r}"
+        ) from None
     return day.timestamp()
 
 

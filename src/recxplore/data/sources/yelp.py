@@ -31,8 +31,9 @@ def _time(value: Any, path: Path, lineno: int) -> float:
     try:
         when = dt.datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S")
     except ValueError:
-        raise DataError(f"{path}:{lineno}: field 'date' must be 'YYYY-MM-DD HH:MM:SS'; "
-                        f"got {value!r}") from None
+        raise DataError(
+            f"{path}:{lineno}: field 'date' must be 'YYYY-MM-DD HH:MM:SS'; got {value!r}"
+        ) from None
     return when.replace(tzinfo=dt.UTC).timestamp()
 
 
@@ -40,7 +41,9 @@ def _attributes(value: Any) -> Any:
     """Yelp stores attribute values as strings such as "True" or "u'free'"; keep the true ones."""
     if not isinstance(value, dict):
         return None
-    kept = [name for name, v in value.items() if str(v).strip("u'\"") not in ("False", "None", "no")]
+    kept = [
+        name for name, v in value.items() if str(v).strip("u'\"") not in ("False", "None", "no")
+    ]
     return kept or None
 
 
@@ -48,7 +51,8 @@ def _business(rec: dict[str, Any]) -> dict[str, Any]:
     cats = rec.get("categories")
     meta = {
         "name": rec.get("name"),
-        "categories": [c.strip() for c in cats.split(",") if c.strip()] if isinstance(cats, str)
+        "categories": [c.strip() for c in cats.split(",") if c.strip()]
+        if isinstance(cats, str)
         else cats,
         "city": rec.get("city"),
         "state": rec.get("state"),
@@ -66,7 +70,9 @@ def load_yelp(data_dir: Path) -> RawData:
         rec = parse_json(reviews, lineno, text)
         out.users.append(str(require(rec, "user_id", reviews, lineno)))
         out.items.append(str(require(rec, "business_id", reviews, lineno)))
-        out.ratings.append(as_float(require(rec, "stars", reviews, lineno), "stars", reviews, lineno))
+        out.ratings.append(
+            as_float(require(rec, "stars", reviews, lineno), "stars", reviews, lineno)
+        )
         out.timestamps.append(_time(require(rec, "date", reviews, lineno), reviews, lineno))
     business = find_file(data_dir, [BUSINESS])
     if business is None:

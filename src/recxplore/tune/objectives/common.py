@@ -25,10 +25,10 @@ IGNORE = -100
 
 @dataclass
 class TuneModel:
-    lm: torch.nn.Module      # the model with its LM head (causal or masked)
-    base: torch.nn.Module    # the extractor's base model inside it (where LoRA lives)
+    lm: torch.nn.Module  # the model with its LM head (causal or masked)
+    base: torch.nn.Module  # the extractor's base model inside it (where LoRA lives)
     tokenizer: Any
-    encoder: bool            # masked-LM model (BERT-like) rather than a decoder
+    encoder: bool  # masked-LM model (BERT-like) rather than a decoder
     max_tokens: int
     flatten_settings: dict[str, Any]  # style, max_chars, domain of the item texts
     extras: dict[str, torch.nn.Parameter] = field(default_factory=dict)  # the objective's own
@@ -48,18 +48,20 @@ def eos(tm: TuneModel) -> list[int]:
     return [token] if token is not None else []
 
 
-def labelled_batch(rows: list[tuple[list[int], list[int]]], device: torch.device
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def labelled_batch(
+    rows: list[tuple[list[int], list[int]]], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(ids, labels) pairs -> right-padded input_ids, attention_mask, labels (IGNORE on pads)."""
     ids, mask = pad_batch([r[0] for r in rows], 0, "right")
     labels = torch.full_like(ids, IGNORE)
     for i, (_, lab) in enumerate(rows):
-        labels[i, :len(lab)] = torch.tensor(lab)
+        labels[i, : len(lab)] = torch.tensor(lab)
     return ids.to(device), mask.to(device), labels.to(device)
 
 
-def causal_loss(tm: TuneModel, rows: list[tuple[list[int], list[int]]], device: torch.device
-                 ) -> torch.Tensor:
+def causal_loss(
+    tm: TuneModel, rows: list[tuple[list[int], list[int]]], device: torch.device
+) -> torch.Tensor:
     ids, mask, labels = labelled_batch(rows, device)
     ids = ids.masked_fill(mask == 0, tm.tokenizer.pad_token_id)
     return tm.lm(input_ids=ids, attention_mask=mask, labels=labels).loss

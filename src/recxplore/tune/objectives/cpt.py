@@ -34,12 +34,17 @@ def cpt_examples(ds: Dataset, cfg: Config, settings: CPTConfig) -> list[str]:
     return [t for t in item_texts(ds, cfg.text)[1:] if t.strip()]
 
 
-def cpt_loss(tm: TuneModel, texts: list[str], rng: np.random.Generator, device: torch.device,
-             settings: CPTConfig) -> torch.Tensor:
+def cpt_loss(
+    tm: TuneModel,
+    texts: list[str],
+    rng: np.random.Generator,
+    device: torch.device,
+    settings: CPTConfig,
+) -> torch.Tensor:
     if not tm.encoder:
         rows = []
         for text in texts:
-            ids = (tm.tokenizer(text)["input_ids"] + eos(tm))[:tm.max_tokens]
+            ids = (tm.tokenizer(text)["input_ids"] + eos(tm))[: tm.max_tokens]
             rows.append((ids, ids))
         return causal_loss(tm, rows, device)
     tok = tm.tokenizer
@@ -63,5 +68,9 @@ def cpt_loss(tm: TuneModel, texts: list[str], rng: np.random.Generator, device: 
     return tm.lm(input_ids=input_ids, attention_mask=mask, labels=label_ids).loss
 
 
-OBJECTIVES.register("cpt", Objective(cpt_examples, cpt_loss), CPTConfig,
-                    help="continued pre-training on the item texts (masked LM for encoders)")
+OBJECTIVES.register(
+    "cpt",
+    Objective(cpt_examples, cpt_loss),
+    CPTConfig,
+    help="continued pre-training on the item texts (masked LM for encoders)",
+)

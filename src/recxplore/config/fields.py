@@ -1,0 +1,115 @@
+"""The machinery of config sections: fields with help and a cache-key mark, components'
+settings inside a section, and the flat view of a section that cache keys and YAML see.
+
+A field that chooses a component (``adapt.adapter``, ``model.backbone``...) names its registry;
+the choices, their help and the component's own settings come from there. A component's
+settings are written flat in its section, ``<component>_<setting>`` (``adapt.moe_experts``).
+A field whose value cannot change a result (threads, progress, where files live) says so once,
+with ``key=False``; ``key_settings`` is the one place that reads the mark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from recxplore.registry import Registry
+
+# In the cache key: always (True), never (False), or when the predicate on the section holds.
+KeyRule = Union[bool, Callable[[Any], bool]]
+
+
+def option(default: Any, help: str, key: KeyRule = True, **bounds: Any) -> Any:
+    """A dataclass field with a one-line help text (shown by ``recxplore config``), whether it
+    can change a result (``key``), and numeric bounds (``ge``, ``gt``, ``le``, ``lt``)."""
+    meta = {"help": help, "key": key, **bounds}
+    if isinstance(default, list):
+        return field(default_factory=functools.partial(list, default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def choice(table: Registry[Any], default: Any, help: str, key: KeyRule = True) -> Any:
+    """A field whose value is a name (or a list of names) registered in ``table``."""
+    meta = {"help": help, "key": key, "registry": table}
+    if isinstance(default, list):
+        return field(default_factory=functools.partial(list, default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+_opt = option
+
+
+@dataclass(frozen=True, kw_only=True)
+class Section:
+    """Base of every section: holds the settings of the components its choice fields name."""
+
+    components: dict[str, Any] = field(
+        default_factory=dict, repr=False, metadata={"internal": True}
+    )
+
+    def __post_init__(self) -> None:
+        # Every component with settings has them, given or default, so equal configs compare
+        # equal however they were made.
+        filled = {
+            entry.name: self.components.get(entry.name) or entry.config()
+            for table in tables(type(self))
+            for entry in table.entries()
+            if entry.config
+        }
+        object.__setattr__(self, "components", filled)
+
+    def options(self, name: str) -> Any:
+        """The settings of component ``name`` (its config dataclass)."""
+        if name not in self.components:
+            raise KeyError(f"{type(self).__name__}: no component {name!r} with settings")
+        return self.components[name]
+
+
+def own_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+
+
+def tables(cls: type) -> list[Registry[Any]]:
+    return [f.metadata["registry"] for f in own_fields(cls) if "registry" in f.metadata]
+
+
+def component_fields(cls: type) -> dict[str, tuple[str, dataclasses.Field[Any]]]:
+    """``<component>_<setting>`` -> (component, field) for every component a section's choice
+    fields can name."""
+    out = {}
+    for table in tables(cls):
+        for entry in table.entries():
+            for f in dataclasses.fields(entry.config) if entry.config else ():
+                out[f"{entry.name}_{f.name}"] = (entry.name, f)
+    return out
+
+
+def section_dict(section: Section, keyed: bool = False) -> dict[str, Any]:
+    """The section as a flat mapping (own fields, then each component's settings); with
+    ``keyed``, only what can change a result, as cache keys see it."""
+    out: dict[str, Any] = {}
+    for f in own_fields(type(section)):
+        if not keyed or _in_key(f, section):
+            out[f.name] = _plain(getattr(section, f.name))
+    for flat, (name, f) in component_fields(type(section)).items():
+        settings = section.options(name)
+        if not keyed or _in_key(f, settings):
+            out[flat] = _plain(getattr(settings, f.name))
+    return out
+
+
+def key_settings(section: Section) -> dict[str, Any]:
+    """The settings of ``section`` that can change a result: the one reader of ``key=``."""
+    return section_dict(section, keyed=True)
+
+
+def _in_key(f: dataclasses.Field[Any], owner: Any) -> bool:
+    rule = f.metadata.get("key", True)
+    return bool(rule(owner)) if callable(rule) else bool(rule)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value

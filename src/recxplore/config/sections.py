@@ -1,0 +1,364 @@
+"""The ten config sections: one frozen, keyword-only dataclass each, every field with its help.
+
+Cross-field checks live in each section's ``__post_init__`` and raise ``ConfigError``; a
+component's own settings live beside its code, not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+from recxplore import registry
+from recxplore.config.fields import Section, choice, option
+from recxplore.errors import ConfigError
+
+_opt = option
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig(Section):
+    name: str = _opt(
+        "ml-100k",
+        "dataset: ml-100k, ml-1m, amazon2014:<Cat>, amazon2018:<Cat>, "
+        "amazon2023:<Cat>, steam, yelp, atomic:<name>",
+    )
+    data_dir: Optional[str] = _opt(
+        None, "folder with the raw files (default: $RECXPLORE_HOME/raw)", key=False
+    )  # the files' own signature is in the key
+    source_file: Literal["auto", "reviews", "ratings", "core5"] = _opt(
+        "auto",
+        "Amazon 2014/2018: which interaction file to read; auto picks the first present "
+        "of 5-core reviews, full reviews, ratings CSV",
+    )
+    min_rating: Optional[float] = _opt(
+        None, "keep interactions with rating >= this (null: keep all)"
+    )
+    dedup: Literal["first", "last", "none"] = _opt(
+        "first", "repeated (user, item) pairs: keep the first, the last, or all"
+    )
+    filter: Literal["none", "kcore", "one_pass"] = _opt(
+        "one_pass",
+        "none; kcore = iterate until every user and item has the minimum count; "
+        "one_pass = LLMEmb/LLM-ESR: one pass of user/item counts, then drop short users",
+    )
+    user_core: int = _opt(3, "minimum interactions per user for the filter", ge=1)
+    item_core: int = _opt(3, "minimum interactions per item for the filter", ge=1)
+    min_seq_len: int = _opt(
+        3,
+        "users with fewer interactions after filtering are dropped "
+        "(3 = a train, a validation and a test item)",
+        ge=1,
+    )
+
+
+def _rewrites(text: Any) -> bool:
+    return bool(text.rewrite != "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextConfig(Section):
+    template: Literal["flatten"] = _opt(
+        "flatten",
+        "how attributes become text: flatten = every attribute concatenated (the paper's best)",
+    )
+    style: Literal["sentence", "kv"] = _opt(
+        "sentence",
+        "sentence = LLMEmb's 'The <domain> item has the following attributes: "
+        "title is ...; ...'; kv = 'title: ...; genres: ...'",
+    )
+    attributes: Optional[list[str]] = _opt(
+        None,
+        "attributes in order (null: the source's defaults, or every attribute for atomic files)",
+    )
+    max_chars: int = _opt(100, "characters kept per attribute value", ge=1)
+    domain: Optional[str] = _opt(
+        None, "noun in the sentence style (null: the source's, e.g. movie)"
+    )
+    rewrite: Literal["none", "keywords", "summary", "expansion"] = _opt(
+        "none",
+        "LLM rewriting of each item's text (generator settings: the generate section): "
+        "none; keywords = a short keyword list; summary = one or two sentences; expansion = "
+        "the attributes plus world knowledge about the item",
+    )
+    rewrite_join: Literal["replace", "append"] = _opt(
+        "replace",
+        "the rewritten text replaces the flattened text, or is appended to it",
+        key=_rewrites,
+    )
+    rewrite_max_chars: int = _opt(
+        400, "characters kept of a rewritten text (cut at a word)", key=_rewrites, ge=1
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerateConfig(Section):
+    model: str = _opt(
+        "smollm2-135m",
+        "instruction LLM that rewrites texts: a packaged alias, a "
+        "local folder, a hub id, or `http` for an OpenAI-compatible endpoint",
+    )
+    max_new_tokens: int = _opt(64, "most tokens generated per item", ge=1)
+    temperature: float = _opt(0.0, "sampling temperature (0 = greedy)", ge=0.0)
+    seed: int = _opt(0, "sampling seed (with temperature > 0)", key=lambda g: g.temperature > 0)
+    batch_size: int = _opt(16, "local: prompts per generate call (left padded)", key=False, ge=1)
+    dtype: Literal["float32", "bfloat16", "float16"] = _opt("float32", "local: precision")
+    device: str = _opt(
+        "auto", "local: auto (CUDA when present, else CPU), cpu, cuda, cuda:N", key=False
+    )
+    base_url: Optional[str] = _opt(
+        None,
+        "http: the endpoint root, e.g. http://localhost:8000/v1 "
+        "(vLLM, llama.cpp server) or https://api.openai.com/v1",
+    )
+    api_model: Optional[str] = _opt(None, "http: the model name sent, e.g. gpt-4o")
+    api_key_env: str = _opt(
+        "OPENAI_API_KEY",
+        "http: environment variable holding the API key "
+        "(read at run time; never logged or written to disk)",
+        key=False,
+    )
+    concurrency: int = _opt(4, "http: requests in flight at once", key=False, ge=1)
+    timeout: float = _opt(
+        60.0, "http: seconds before a request is abandoned and retried", key=False, gt=0.0
+    )
+    retries: int = _opt(
+        4,
+        "retries per item after a timeout, 429, 5xx or malformed reply "
+        "(backoff doubles from 1 s; a 429's Retry-After is honoured)",
+        key=False,
+        ge=0,
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.model == "http" and not (self.base_url and self.api_model):
+            raise ConfigError(
+                ["generate.model=http: needs generate.base_url and generate.api_model"]
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuneConfig(Section):
+    stages: list[str] = choice(
+        registry.OBJECTIVES,
+        [],
+        "LoRA stages before extraction, in order ([] = frozen LLM; "
+        "[cpt, sft] = the paper's best); each stage's key chains the one before it",
+        key=False,
+    )
+    lora_r: int = _opt(8, "LoRA rank", ge=1)
+    lora_alpha: float = _opt(32, "LoRA scaling numerator (alpha / r scales the update)", gt=0.0)
+    lora_dropout: float = _opt(0.1, "dropout on the LoRA input", ge=0.0, lt=1.0)
+    target_modules: Optional[list[str]] = _opt(
+        None,
+        "module names LoRA wraps (null: every linear layer of the attention and MLP blocks, "
+        "e.g. q/k/v/o/gate/up/down_proj in LLaMA, query/key/value/dense in BERT)",
+    )
+    steps: int = _opt(100, "optimiser steps per stage (ignored when epochs is set)", ge=1)
+    epochs: Optional[float] = _opt(None, "passes over a stage's examples; sets the steps", gt=0.0)
+    batch_size: int = _opt(8, "examples per micro-batch", ge=1)
+    grad_accum: int = _opt(1, "micro-batches per optimiser step", ge=1)
+    lr: float = _opt(
+        5e-4,
+        "AdamW learning rate (LLMEmb: 2e-4 over 4000 steps; higher "
+        "suits the CPU-sized default budget)",
+        gt=0.0,
+    )
+    schedule: Literal["constant", "linear", "cosine"] = _opt(
+        "linear", "learning-rate schedule after warm-up"
+    )
+    warmup_steps: int = _opt(5, "linear warm-up steps", ge=0)
+    max_tokens: int = _opt(128, "longest training sequence in tokens (longer ones are cut)", ge=8)
+    dtype: Literal["float32", "bfloat16"] = _opt(
+        "float32", "compute precision: bfloat16 autocast where the hardware has it"
+    )
+    gradient_checkpointing: bool = _opt(
+        False, "recompute activations in the backward pass (less memory, ~30% slower)", key=False
+    )
+    seed: int = _opt(0, "seed for LoRA initialisation, example order, masks and dropout")
+    save_every: int = _opt(
+        25,
+        "checkpoint every this many steps (an interrupted stage resumes from the last one)",
+        key=False,
+        ge=1,
+    )
+    merge: bool = _opt(
+        True,
+        "merge the adapters into the weights before extraction (the "
+        "embeddings are the same either way; merged is faster)",
+        key=False,
+    )
+    adapter: Optional[str] = _opt(
+        None,
+        "a LoRA adapter folder saved by `recxplore tune` (e.g. "
+        "tuned on another machine), applied before tune.stages; "
+        "keys use its checksum",
+        key=False,
+    )
+    device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N", key=False)
+    threads: int = _opt(0, "torch CPU threads (0: torch's default)", key=False, ge=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        problems = []
+        if len(set(self.stages)) != len(self.stages):
+            problems.append(f"tune.stages: each stage at most once; got {self.stages}")
+        if self.target_modules is not None and not self.target_modules:
+            problems.append(
+                "tune.target_modules: an empty list wraps nothing; use null for the "
+                "default projections"
+            )
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtractConfig(Section):
+    model: str = _opt(
+        "smollm2-135m",
+        "extractor: a packaged alias (smollm2-135m, minilm-l6, "
+        "tfidf-svd), a Hugging Face hub id, a local model folder or a .gguf file",
+    )
+    pooling: str = choice(registry.POOLINGS, "mean", "token aggregation over non-pad tokens")
+    layer: int = _opt(
+        -1,
+        "hidden layer pooled: -1 = the last (after the final norm), k = the "
+        "output of block k (1-based), 0 = the input embeddings",
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = _opt(
+        "float32", "compute precision (float16 only on GPU); stored embeddings are float32"
+    )
+    device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N", key=False)
+    batch_size: int = _opt(32, "texts per forward pass (texts are sorted by length)", ge=1)
+    max_tokens: Optional[int] = _opt(
+        None, "longest tokenised text allowed (null: the model's context, at most 512)", ge=1
+    )
+    truncate: bool = _opt(False, "cut texts longer than max_tokens instead of refusing them")
+    padding_side: Literal["right", "left"] = _opt("right", "where batches are padded")
+    static_dim: int = _opt(256, "tfidf-svd: output dimension of the truncated SVD", ge=2)
+    shard_size: int = _opt(
+        1024, "rows per store shard (item-index ranges; the unit of resuming)", ge=1
+    )
+    offline: bool = _opt(
+        True, "never download: hub ids must already be in the local HF cache", key=False
+    )
+    trust_remote_code: bool = _opt(False, "allow a hub model's own Python code to run", key=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.layer < -1:
+            raise ConfigError([f"extract.layer: must be -1 (last) or >= 0; got {self.layer}"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptConfig(Section):
+    fusion: str = choice(
+        registry.FUSIONS,
+        "id",
+        "how item vectors are made from IDs and "
+        "adapted LLM features (id = ID embeddings only: no text, no LLM)",
+    )
+    adapter: str = choice(
+        registry.ADAPTERS, "moe", "features -> hidden size, trained with the backbone"
+    )
+    pca: Optional[float] = _opt(
+        256,
+        "PCA before the adapter: >= 1 keeps that many components (capped at the feature "
+        "size), in (0, 1) keeps that share of variance, null = no PCA",
+    )
+    pca_whiten: bool = _opt(False, "scale PCA components to unit variance")
+    pca_fit: Literal["all", "train"] = _opt(
+        "all", "fit PCA on all items (the paper's practice) or only on items in training sequences"
+    )
+    adapter_dropout: float = _opt(0.2, "dropout on the features before the adapter", ge=0.0, lt=1.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.pca is not None and (self.pca <= 0 or (self.pca > 1 and self.pca != int(self.pca))):
+            raise ConfigError(
+                [
+                    f"adapt.pca: must be a whole number >= 1, a share in (0, 1), or "
+                    f"null; got {self.pca}"
+                ]
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig(Section):
+    backbone: str = choice(registry.BACKBONES, "sasrec", "sequential model")
+    hidden: int = _opt(64, "hidden size of item vectors and the backbone", ge=1)
+    layers: int = _opt(2, "transformer blocks (sasrec, bert4rec) or GRU layers (gru4rec)", ge=1)
+    heads: int = _opt(2, "attention heads (sasrec, bert4rec); must divide hidden", ge=1)
+    dropout: float = _opt(
+        0.2, "dropout probability in the backbone and on item vectors", ge=0.0, lt=1.0
+    )
+    max_len: int = _opt(50, "most recent items the model sees per sequence", ge=2)
+    mask_prob: float = _opt(0.2, "bert4rec: share of positions masked in training", gt=0.0, lt=1.0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.backbone in ("sasrec", "bert4rec") and self.hidden % self.heads:
+            raise ConfigError(
+                [
+                    f"model.heads: must divide model.hidden={self.hidden} for "
+                    f"{self.backbone}; got {self.heads}"
+                ]
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(Section):
+    loss: str = choice(registry.LOSSES, "ce", "next-item loss")
+    num_negatives: Optional[int] = _opt(
+        None,
+        "negatives per position for bce (default 1) or per batch for sampled (default 256)",
+        ge=1,
+    )
+    lr: float = _opt(1e-3, "AdamW learning rate", gt=0.0)
+    weight_decay: float = _opt(0.0, "AdamW weight decay", ge=0.0)
+    batch_size: int = _opt(128, "sequences (windows of up to model.max_len targets) per step", ge=1)
+    epochs: int = _opt(200, "maximum training epochs", ge=1)
+    patience: int = _opt(20, "stop after this many epochs without a better validation metric", ge=1)
+    select_metric: str = _opt(
+        "NDCG@10", "validation metric (full ranking) used for model selection and early stopping"
+    )
+    seed: int = _opt(42, "seed for initialisation, shuffling, negatives and dropout")
+    device: str = _opt(
+        "auto",
+        "auto (CUDA when present, else CPU), cpu, cuda, cuda:N; run keys "
+        "name a device other than the CPU",
+        key=False,
+    )
+    threads: int = _opt(0, "torch CPU threads (0: torch's default)", key=False, ge=0)
+    grad_clip: Optional[float] = _opt(None, "clip the gradient norm to this value", gt=0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig(Section):
+    ks: list[int] = _opt([5, 10, 20], "cut-offs K for HR@K, NDCG@K and MRR@K")
+    sampled_negatives: int = _opt(
+        100, "uniform negatives per user for sampled ranking (excluding the user's items)", ge=1
+    )
+    mask_history: bool = _opt(
+        True,
+        "full ranking: exclude items already in the input sequence "
+        "(never the target), as RecBole does",
+    )
+    batch_size: int = _opt(512, "users scored per evaluation batch", key=False, ge=1)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        bad = [k for k in self.ks if not isinstance(k, int) or k < 1]
+        if not self.ks or bad:
+            raise ConfigError(
+                [f"eval.ks: must be a non-empty list of integers >= 1; got {self.ks}"]
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PathsConfig(Section):
+    home: Optional[str] = _opt(
+        None, "root of caches and runs (default: $RECXPLORE_HOME or ~/.cache/recxplore)", key=False
+    )
+    runs_dir: Optional[str] = _opt(None, "where run folders go (default: <home>/runs)", key=False)
