@@ -29,6 +29,24 @@ def write_tiny_atomic(
     return folder
 
 
+def assert_metrics_match_ranks(results: dict) -> None:
+    """The test metrics a run reports are the ones its ``test_ranks.csv`` gives: a smoke test's
+    real check that evaluation, ranks and results agree."""
+    import csv
+
+    from recxplore.eval.metrics import summarise
+
+    with open(Path(results["run_dir"]) / "test_ranks.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows, "no test users"
+    for protocol in ("full", "sampled"):
+        ranks = [int(r[f"rank_{protocol}"]) for r in rows]
+        again = summarise(ranks, [5, 10])
+        reported = results["metrics"]["test"][protocol]
+        for metric, value in again.items():
+            assert reported[metric] == pytest.approx(value, abs=1e-6), (protocol, metric)
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "home"

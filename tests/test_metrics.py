@@ -41,7 +41,7 @@ def test_ties_count_against_the_target():
     assert ranks_from_scores(scores, torch.tensor([1])).tolist() == [4]
 
 
-def test_constant_scores_give_chance_level_hit_rate():
+def test_constant_scores_rank_every_target_last():
     n_items, users = 200, 50
     scores = torch.zeros(users, n_items + 1)
     scores[:, 0] = float("-inf")
@@ -49,6 +49,18 @@ def test_constant_scores_give_chance_level_hit_rate():
     ranks = ranks_from_scores(scores, targets).numpy()
     assert (ranks == n_items).all()
     assert hit_rate(ranks, 10) == 0.0  # pessimistic: never a lucky 1.0
+
+
+def test_random_scores_give_chance_level_hit_rate():
+    n_items, users, k = 200, 20_000, 10
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.rand(users, n_items + 1, generator=gen)
+    scores[:, 0] = float("-inf")
+    targets = torch.randint(1, n_items + 1, (users,), generator=gen)
+    ranks = ranks_from_scores(scores, targets).numpy()
+    chance = k / n_items  # 0.05; the binomial std over 20,000 users is about 0.0015
+    assert hit_rate(ranks, k) == pytest.approx(chance, abs=0.005)
+    assert ranks.min() >= 1 and ranks.max() <= n_items
 
 
 def test_one_item_catalogue():

@@ -7,6 +7,7 @@ import dataclasses
 import math
 
 import pytest
+from tests.conftest import assert_metrics_match_ranks
 
 from recxplore import config
 from recxplore.pipeline import train
@@ -42,6 +43,7 @@ def big(tmp_path_factory):
     )
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("kind,name", every_entry())
 def test_every_registered_component_runs_end_to_end(kind, name, big, tiny_llama, tmp_path):
     table, override = CASES[kind]
@@ -83,6 +85,7 @@ def test_every_registered_component_runs_end_to_end(kind, name, big, tiny_llama,
             protocol["HR@10"] >= protocol["NDCG@10"]
         )  # a hit at rank r counts 1 in HR, <= 1 in NDCG
     assert results["timing"]["epochs"] == 1
+    assert_metrics_match_ranks(results)
 
 
 @pytest.mark.parametrize("kind,name", every_entry())

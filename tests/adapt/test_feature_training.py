@@ -3,7 +3,9 @@
 from pathlib import Path
 
 import pytest
+from tests.conftest import assert_metrics_match_ranks
 
+from recxplore.errors import ArtifactError
 from recxplore.pipeline import train
 from recxplore.registry import ADAPTERS, BACKBONES
 from recxplore.registry import FUSIONS as REGISTERED_FUSIONS
@@ -39,6 +41,7 @@ def feature_cfg(tmp_path, make_atomic, home):
     )
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 @pytest.mark.parametrize("fusion", FUSIONS)
 @pytest.mark.parametrize("adapter", list(ADAPTERS))
@@ -48,6 +51,7 @@ def test_adapter_fusion_backbone(feature_cfg, adapter, fusion, backbone):
     )
     results = train(cfg, progress=False)
     assert 0 <= results["metrics"]["test"]["full"]["NDCG@10"] <= 1
+    assert_metrics_match_ranks(results)
     assert f"-{fusion}-{adapter}-" in Path(results["run_dir"]).name
 
 
@@ -63,7 +67,7 @@ def test_reduced_features_and_codes_are_cached(feature_cfg):
         shard.unlink()  # cached PCA features never read the store again
     train(cfg.replace(**{"train.seed": 7}), progress=False)
     assert [p.stat().st_mtime_ns for p in reduced + codes] == stamps
-    with pytest.raises(Exception, match="missing or altered"):  # without PCA it reads the store
+    with pytest.raises(ArtifactError, match="missing or altered"):  # without PCA it reads the store
         train(cfg.replace(**{"adapt.pca": None}), progress=False)
 
 

@@ -35,7 +35,8 @@ def test_failed_prepare_leaves_nothing_that_looks_finished(tiny_dir, home):
     cfg = DataConfig(name="atomic:tiny", data_dir=str(tiny_dir))
     with pytest.raises(DataError, match=r"tiny.inter:\d+: 1 tab-separated values"):
         prepare(cfg, home)
-    assert not list((home / "cache").rglob("manifest.json")) if (home / "cache").exists() else True
+    assert not list(home.rglob("manifest.json"))  # nothing a later run could take as done
+    assert not list(home.rglob("*.partial"))  # nor half a dataset
 
 
 def test_empty_after_filtering(tiny_dir, home):

@@ -1,14 +1,17 @@
 """End-to-end training on the tiny dataset: every backbone x loss, resume, caching."""
 
 import json
+from pathlib import Path
 
 import pytest
+from tests.conftest import assert_metrics_match_ranks
 
 from recxplore.pipeline import train
 from recxplore.registry import BACKBONES, LOSSES
 from recxplore.train import batches
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("loss", list(LOSSES))
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_every_backbone_trains_with_every_loss(tiny_cfg, backbone, loss):
@@ -19,12 +22,11 @@ def test_every_backbone_trains_with_every_loss(tiny_cfg, backbone, loss):
         for metric in ("HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR@10"):
             assert 0.0 <= test[protocol][metric] <= 1.0
     assert results["timing"]["epochs"] == 2
+    assert_metrics_match_ranks(results)
 
 
 def test_run_folder_contents_and_cache(tiny_cfg):
     results = train(tiny_cfg, progress=False)
-    from pathlib import Path
-
     folder = Path(results["run_dir"])
     for name in (
         "config.yaml",
@@ -50,6 +52,10 @@ def test_seeded_runs_repeat_and_seeds_differ(tiny_cfg):
     a = train(tiny_cfg, progress=False, fresh=True)
     b = train(tiny_cfg, progress=False, fresh=True)
     assert a["metrics"] == b["metrics"]
+    other = train(tiny_cfg.replace(**{"train.seed": 7}), progress=False)
+    assert other["run_dir"] != a["run_dir"]
+    history = [(Path(r["run_dir"]) / "metrics.csv").read_text() for r in (a, other)]
+    assert history[0] != history[1]  # another initialisation and order: other losses
 
 
 def _interrupt_part_way(cfg, monkeypatch):
