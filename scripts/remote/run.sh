@@ -2,8 +2,8 @@
 # On a remote GPU machine with torch but no recxplore cache, data or model wheels: unpack what
 # pack.py packed into .remote/, run suites.sh for at most BUDGET seconds, and write the finished
 # runs (without model files, except the ID-only ones that align cells reuse) to $OUT/runs.tgz,
-# and the unfinished ones whole in partial.tgz.part-aa, -ab, ... (15 MiB each, under the
-# device's limit on returned files): a later call with those in .remote/ resumes them.
+# and the unfinished ones whole in partial.tgz.part-aa, -ab, ... (15 MiB each, so that a
+# transfer with a size cap carries them): a later call with those in .remote/ resumes them.
 set -u
 BUDGET=${BUDGET:-460}
 cd "$(dirname "$0")/../.."

@@ -9,7 +9,7 @@ import json
 import logging
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Optional
 
@@ -24,7 +24,7 @@ Every key (run `recxplore config` for types, defaults and help):
 """
 
 
-def _emit(args: argparse.Namespace, obj: dict[str, Any], human: str) -> None:
+def _emit(args: argparse.Namespace, obj: Mapping[str, Any], human: str) -> None:
     if args.json:
         print(json.dumps(obj, default=str))
     else:

@@ -34,6 +34,7 @@ from recxplore.data.prepare import prepare
 from recxplore.extract.stage import StoreSummary, extract_features
 from recxplore.extract.store import open_store, read_manifest
 from recxplore.tables import comparison_table, results_table
+from recxplore.train.results import Results
 from recxplore.train.run import needs, run_artifact, train_run
 from recxplore.tune.stage import TuneChain, tune_chain
 
@@ -127,7 +128,7 @@ def _warn_if_constant(features: np.ndarray, cfg: Config) -> None:
 
 def train(
     cfg: Config, progress: bool = True, fresh: bool = False, finish_on: Optional[str] = None
-) -> dict[str, Any]:
+) -> Results:
     """The whole chain for one configuration: its results object (``recxplore train``)."""
     ds, data_art = prepare(cfg.data, home_dir(cfg.paths.home))
     inputs = item_inputs(cfg, ds, data_art.key, progress)
@@ -156,7 +157,7 @@ def describe(cfg: Config) -> str:
     )
 
 
-def _train_quietly(cfg: Config, fresh: bool) -> dict[str, Any]:
+def _train_quietly(cfg: Config, fresh: bool) -> Results:
     """Module-level so that a worker process can run it."""
     return train(cfg, progress=False, fresh=fresh)
 

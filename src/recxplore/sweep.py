@@ -35,7 +35,7 @@ import logging
 import multiprocessing
 import statistics
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,7 +160,7 @@ def _train_one(
     overrides: list[str],
     seed: int,
     progress: bool,
-    train: Optional[Callable[..., dict[str, Any]]] = None,
+    train: Optional[Callable[..., Mapping[str, Any]]] = None,
 ) -> dict[str, Any]:
     """One (cell, seed) as an entry of ``sweep.json`` plus its results (None when it failed).
     Module-level so that worker processes can run it."""
@@ -185,7 +185,7 @@ def _train_one(
 def run_sweep(
     sweep: Sweep,
     progress: bool = True,
-    train: Optional[Callable[..., dict[str, Any]]] = None,
+    train: Optional[Callable[..., Mapping[str, Any]]] = None,
     jobs: int = 1,
 ) -> dict[str, Any]:
     """Run every (cell, seed), ``jobs`` at a time; return (and write to ``sweep.json``) what

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 COLUMNS = ("HR@5", "HR@10", "NDCG@5", "NDCG@10")
@@ -12,7 +13,7 @@ def markdown(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-def run_label(results: dict[str, Any]) -> str:
+def run_label(results: Mapping[str, Any]) -> str:
     c = results["config"]
     return (
         f"{results['dataset']} {c['model']['backbone']} {c['adapt']['fusion']} "
@@ -20,7 +21,7 @@ def run_label(results: dict[str, Any]) -> str:
     )
 
 
-def results_table(runs: list[dict[str, Any]], metrics: tuple[str, ...] = COLUMNS) -> str:
+def results_table(runs: Sequence[Mapping[str, Any]], metrics: tuple[str, ...] = COLUMNS) -> str:
     head = (
         ["run"]
         + [f"full {m}" for m in metrics]
@@ -39,7 +40,7 @@ def results_table(runs: list[dict[str, Any]], metrics: tuple[str, ...] = COLUMNS
     return markdown(head, rows)
 
 
-def comparison_table(baseline: dict[str, Any], model: dict[str, Any], label: str) -> str:
+def comparison_table(baseline: Mapping[str, Any], model: Mapping[str, Any], label: str) -> str:
     """An ID-only run, a run with features (``label``) and the relative change, per metric."""
     head = ["", *(f"full {m}" for m in COLUMNS), *(f"sampled {m}" for m in COLUMNS)]
     rows = [["ID-only " + baseline["config"]["model"]["backbone"]], [label], ["change"]]

@@ -32,6 +32,7 @@ from recxplore.registry import LOSSES
 from recxplore.runtime import device_type, resolve_device, save_atomic, set_threads
 from recxplore.train.batches import causal_batch, causal_windows, masked_batch, masked_windows
 from recxplore.train.losses import DEFAULT_NEGATIVES
+from recxplore.train.results import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ def fit(
     run_dir: Path,
     progress: bool = True,
     device: Optional[torch.device] = None,
-) -> dict[str, Any]:
+) -> Outcome:
     """Train ``model`` on ``ds`` in ``run_dir`` (on ``device``, default ``train.device``);
     return metrics and timing (results object)."""
     tc = cfg.train
@@ -271,7 +272,7 @@ def fit(
 
 def _finish(
     run: _Run, ds: Dataset, cfg: Config, state: TrainState, best_path: Path, run_dir: Path
-) -> dict[str, Any]:
+) -> Outcome:
     """Evaluate the best-validation checkpoint: validation again, then test, once."""
     model = run.model
     model.load_state_dict(torch.load(best_path, map_location=run.device, weights_only=True))

@@ -29,6 +29,7 @@ from recxplore.errors import ConfigError
 from recxplore.registry import ADAPTERS, BACKBONES, FUSIONS
 from recxplore.runtime import device_type, resolve_device
 from recxplore.train.loop import fit
+from recxplore.train.results import Results
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def train_run(
     progress: bool = True,
     fresh: bool = False,
     finish_on: Optional[str] = None,
-) -> dict[str, Any]:
+) -> Results:
     """Train and evaluate on ``ds`` with the given item inputs; reuse a finished identical run
     unless ``fresh``.
 
@@ -142,7 +143,7 @@ def _train(
     fresh: bool,
     progress: bool,
     finish_on: Optional[str] = None,
-) -> dict[str, Any]:
+) -> Results:
     # before a run folder is made
     device = (
         resolve_device(finish_on, "--finish-on")
@@ -166,14 +167,15 @@ def _train(
         root.removeHandler(handler)
         root.setLevel(previous_level)
         handler.close()
-    results = {
-        "run_dir": str(art.path),
-        "dataset": cfg.data.name,
-        "seed": cfg.train.seed,
-        "config": cfg.to_dict(),
-        "dataset_stats": ds.stats(),
-        **outcome,
-    }
+    results = Results(
+        run_dir=str(art.path),
+        dataset=cfg.data.name,
+        seed=cfg.train.seed,
+        config=cfg.to_dict(),
+        dataset_stats=ds.stats(),
+        metrics=outcome["metrics"],
+        timing=outcome["timing"],
+    )
     write_json_atomic(folder / "results.json", results)
     (folder / "checkpoint.pt").unlink(missing_ok=True)  # best.pt keeps the selected model
     art.publish({"dataset_key": dataset_key, "metrics": outcome["metrics"]})
