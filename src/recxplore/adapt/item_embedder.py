@@ -6,10 +6,13 @@ table used both to embed input sequences and to score candidates.
 
 from __future__ import annotations
 
-from typing import Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import torch
 from torch import nn
+
+from recxplore.adapt.inputs import ItemInputs
 
 
 class ItemEmbedder(nn.Module):
@@ -75,6 +78,21 @@ class FeatureEmbedder(ItemEmbedder):
             adapter.train(was_training)
         self.register_buffer("gain", INIT_STD / initial)
         self.drop = nn.Dropout(dropout)
+
+    @classmethod
+    def build(
+        cls,
+        n_items: int,
+        hidden: int,
+        inputs: ItemInputs,
+        make_adapter: Callable[[int], nn.Module],
+        dropout: float,
+        settings: Any,
+    ) -> ItemEmbedder:
+        """The fusion registry's builder for fusions that need nothing but the features."""
+        assert inputs.features is not None, "the pipeline hands fusions their features"
+        features = torch.from_numpy(inputs.features)
+        return cls(features, make_adapter(features.shape[1]), hidden, dropout)
 
     def semantic(self) -> torch.Tensor:  # (n_items + 1, hidden)
         return self.adapter(self.drop(self.features)) * self.gain

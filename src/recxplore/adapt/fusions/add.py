@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
-from recxplore.adapt.fusions.replace import features_of
-from recxplore.adapt.inputs import ItemInputs
-from recxplore.adapt.item_embedder import INIT_STD, FeatureEmbedder, ItemEmbedder
+from recxplore.adapt.item_embedder import INIT_STD, FeatureEmbedder
 from recxplore.registry import FUSIONS
 
 
@@ -23,16 +19,4 @@ class AddFusion(FeatureEmbedder):
         return self.ids.weight + semantic
 
 
-def build_add(
-    n_items: int,
-    hidden: int,
-    inputs: ItemInputs,
-    make_adapter: Callable[[int], nn.Module],
-    dropout: float,
-    settings: None,
-) -> ItemEmbedder:
-    features = features_of(inputs)
-    return AddFusion(features, make_adapter(features.shape[1]), hidden, dropout)
-
-
-FUSIONS.register("add", build_add, requires=("features",), help="ID + adapted features")
+FUSIONS.register("add", AddFusion.build, requires=("features",), help="ID + adapted features")

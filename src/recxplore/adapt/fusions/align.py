@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recxplore.adapt.fusions.replace import features_of
 from recxplore.adapt.inputs import ItemInputs
 from recxplore.adapt.item_embedder import FeatureEmbedder, ItemEmbedder
 from recxplore.config import option
@@ -61,8 +60,8 @@ def build_align(
     dropout: float,
     settings: AlignConfig,
 ) -> ItemEmbedder:
-    assert inputs.id_table is not None, "the pipeline hands align its ID table (requires=id_table)"
-    features = features_of(inputs)
+    assert inputs.features is not None and inputs.id_table is not None, "requires= says both"
+    features = torch.from_numpy(inputs.features)
     return AlignFusion(
         features,
         make_adapter(features.shape[1]),

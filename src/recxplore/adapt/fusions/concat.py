@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
-from recxplore.adapt.fusions.replace import features_of
-from recxplore.adapt.inputs import ItemInputs
-from recxplore.adapt.item_embedder import INIT_STD, FeatureEmbedder, ItemEmbedder
+from recxplore.adapt.item_embedder import INIT_STD, FeatureEmbedder
 from recxplore.registry import FUSIONS
 
 
@@ -24,21 +20,9 @@ class ConcatFusion(FeatureEmbedder):
         return self.merge(torch.cat([self.ids.weight, semantic], dim=-1))
 
 
-def build_concat(
-    n_items: int,
-    hidden: int,
-    inputs: ItemInputs,
-    make_adapter: Callable[[int], nn.Module],
-    dropout: float,
-    settings: None,
-) -> ItemEmbedder:
-    features = features_of(inputs)
-    return ConcatFusion(features, make_adapter(features.shape[1]), hidden, dropout)
-
-
 FUSIONS.register(
     "concat",
-    build_concat,
+    ConcatFusion.build,
     requires=("features",),
     help="[ID; adapted features] projected back to the hidden size",
 )
