@@ -84,6 +84,40 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+# (path, size, mtime_ns) of files whose checksum matched in this process: each cached file is
+# hashed once per process, and again only if it changes.
+_VERIFIED: set[tuple[str, int, int]] = set()
+
+
+def verify_file(path: Path, sha256: str, rebuild: str) -> Path:
+    """``path`` if its SHA-256 is ``sha256``; else an ``ArtifactError`` saying what to do."""
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ArtifactError(f"{path}: missing or altered (not found); {rebuild}") from None
+    seen = (str(path), stat.st_size, stat.st_mtime_ns)
+    if seen not in _VERIFIED:
+        if sha256_file(path) != sha256:
+            raise ArtifactError(f"{path}: missing or altered (checksum mismatch); {rebuild}")
+        _VERIFIED.add(seen)
+    return path
+
+
+def read_arrays(art: Artifact, name: str) -> dict[str, Any]:
+    """The arrays of a safetensors file of a finished artifact, verified; an unreadable file is
+    an ``ArtifactError`` naming it, never a parser's traceback."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = art.file(name)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ArtifactError(
+            f"{path}: unreadable ({err}); delete {art.path} and rerun to rebuild it"
+        ) from None
+
+
 class Artifact:
     """One cached stage output. Use ``done`` to reuse, else fill ``partial`` and ``publish``."""
 
@@ -105,6 +139,17 @@ class Artifact:
                 f"{self.path / MANIFEST}: unreadable manifest ({err}); delete "
                 f"{self.path} and rerun to rebuild it"
             ) from None
+
+    def file(self, name: str) -> Path:
+        """A file of this finished artifact, verified against the checksum its manifest holds
+        (artifacts published before checksums were recorded are read unverified)."""
+        expected = self.manifest().get("files", {}).get(name)
+        rebuild = f"delete {self.path} and rerun the same command to rebuild it"
+        if expected is None:
+            if not (self.path / name).is_file():
+                raise ArtifactError(f"{self.path / name}: missing from its artifact; {rebuild}")
+            return self.path / name
+        return verify_file(self.path / name, expected, rebuild)
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -132,8 +177,9 @@ class Artifact:
         self.partial.mkdir(parents=True, exist_ok=True)
         return self.partial
 
-    def publish(self, manifest: dict[str, Any]) -> Path:
-        """Write the manifest into the partial folder, then rename it into place."""
+    def publish(self, manifest: dict[str, Any], files: tuple[str, ...] = ()) -> Path:
+        """Write the manifest (with the SHA-256 of each of ``files``, which readers verify)
+        into the partial folder, then rename it into place."""
         full = {
             "stage": self.stage,
             "key": self.key,
@@ -141,6 +187,8 @@ class Artifact:
             "versions": package_versions(),
             **manifest,
         }
+        if files:
+            full["files"] = {name: sha256_file(self.partial / name) for name in files}
         write_json_atomic(self.partial / MANIFEST, full)
         if self.path.exists():  # another process finished the same artifact first
             shutil.rmtree(self.partial)

@@ -4,6 +4,7 @@ on stdout; progress bars and logs go to stderr."""
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import json
 import logging
@@ -387,9 +388,40 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         func(args)
     except RecxploreError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return _fail(args, str(err), type(err).__name__, 2)
+    except OSError as err:  # a read-only or full disk, a file where a folder should be
+        return _fail(args, os_error_message(err), type(err).__name__, 2)
     except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+        return _fail(
+            args, "interrupted; rerun the same command to resume", "KeyboardInterrupt", 130
+        )
     return 0
+
+
+def _fail(args: argparse.Namespace, message: str, kind: str, code: int) -> int:
+    """Print the error for a person on stderr and, with ``--json``, as the one JSON object."""
+    print(f"error: {message}" if code != 130 else message, file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "kind": kind}))
+    return code
+
+
+def os_error_message(err: OSError) -> str:
+    """What went wrong with which path, and what to do about it."""
+    where = err.filename or "a file"
+    if isinstance(err, PermissionError):
+        return (
+            f"{where}: permission denied; recxplore writes caches and runs under its home "
+            f"(paths.home or $RECXPLORE_HOME): make it writable or point it elsewhere"
+        )
+    if isinstance(err, NotADirectoryError):
+        return (
+            f"{where}: a file stands where a folder is needed; move it away or set paths.home "
+            f"(or $RECXPLORE_HOME) to a folder"
+        )
+    if err.errno == errno.ENOSPC:
+        return (
+            f"{where}: no space left on the device; free some space (or set paths.home to "
+            f"another disk) and rerun the same command: finished work is kept"
+        )
+    return f"{where}: {err.strerror or err}; check the path and rerun"

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-import torch
 
 from recxplore import config as config_mod
 from recxplore.adapt.inputs import ItemInputs
@@ -33,6 +32,7 @@ from recxplore.data.dataset import Dataset
 from recxplore.data.prepare import prepare
 from recxplore.extract.stage import StoreSummary, extract_features
 from recxplore.extract.store import open_store, read_manifest
+from recxplore.runtime import load_checkpoint
 from recxplore.tables import comparison_table, results_table
 from recxplore.train.results import Results
 from recxplore.train.run import needs, run_artifact, train_run
@@ -73,7 +73,8 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = Tru
         return ItemInputs()
     _, _, _, store = features(cfg, progress)
     expect = {"pooling": cfg.extract.pooling}
-    read_manifest(store.path, ds, expect)  # a mismatch fails here, also when PCA is cached
+    # a mismatch or an altered shard fails here, also when the PCA features are cached
+    read_manifest(store.path, ds, expect, verify="present")
     cache_root = home_dir(cfg.paths.home) / "cache"
     reduced, key = reduced_features(
         lambda: open_store(store.path, ds, expect).embeddings,
@@ -92,9 +93,7 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = Tru
         )
     if "id_table" in wanted:
         id_run = train(cfg.replace(**{"adapt.fusion": "id"}), progress=progress)
-        state = torch.load(
-            Path(id_run["run_dir"]) / "best.pt", map_location="cpu", weights_only=True
-        )
+        state = load_checkpoint(Path(id_run["run_dir"]) / "best.pt")
         inputs = dataclasses.replace(
             inputs,
             id_table=state["items.table.weight"].numpy(),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from recxplore.errors import ConfigError
+from recxplore.errors import ArtifactError, ConfigError
 
 
 def device_type(name: str) -> str:
@@ -40,10 +41,30 @@ def set_threads(threads: int) -> None:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save to a temporary name, then rename: a crash never leaves half a checkpoint."""
+    """torch.save to a temporary name, then rename: a crash never leaves half a checkpoint, and
+    a full disk is an error naming the file rather than torch's "unexpected pos"."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    try:
+        torch.save(obj, tmp)
+    except (RuntimeError, OSError) as err:
+        tmp.unlink(missing_ok=True)
+        raise ArtifactError(
+            f"{path}: could not be written ({err}); the disk may be full: free some space and "
+            f"rerun the same command, which resumes from the last checkpoint"
+        ) from None
     os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, device: Any = "cpu") -> Any:
+    """A checkpoint of tensors, numbers and plain containers. Nothing else is unpickled, so a
+    checkpoint from another machine cannot run code here."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        raise ArtifactError(
+            f"{path}: not a checkpoint recxplore can load safely ({str(err).splitlines()[0]}); "
+            f"delete it to start that run or stage again from the beginning"
+        ) from None
 
 
 def ensure_pad_token(tokenizer: Any) -> Any:

@@ -7,9 +7,9 @@ codebook of 256 centroids; an item becomes M code ids. Cached by the features th
 from __future__ import annotations
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 
-from recxplore.cache import Artifact, stage_key
+from recxplore.cache import Artifact, read_arrays, stage_key
 from recxplore.errors import ConfigError
 
 CODES = 256  # 8-bit codes: the VQ-Rec setting
@@ -52,9 +52,11 @@ def cached_codes(
     art = Artifact(
         cache_root, "pq-codes", stage_key("pq", {"M": subvectors, "K": CODES}, (features_key,))
     )
+    if art.done:
+        return read_arrays(art, "codes.safetensors")["codes"]
     with art.lock():
         if art.done:
-            return load_file(str(art.path / "codes.safetensors"))["codes"]
+            return read_arrays(art, "codes.safetensors")["codes"]
         codes = opq_codes(features, subvectors)
         folder = art.begin(fresh=True)
         save_file({"codes": codes}, str(folder / "codes.safetensors"))
@@ -64,6 +66,7 @@ def cached_codes(
                 "subvectors": subvectors,
                 "codes_per_subvector": CODES,
                 "rows": int(codes.shape[0]),
-            }
+            },
+            files=("codes.safetensors",),
         )
     return codes

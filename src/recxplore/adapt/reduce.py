@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 
-from recxplore.cache import Artifact, stage_key
+from recxplore.cache import Artifact, read_arrays, stage_key
 from recxplore.config import AdaptConfig
 from recxplore.data.dataset import Dataset
 from recxplore.data.split import train_sequences
+from recxplore.errors import ArtifactError
 
 
 def pca_settings(cfg: AdaptConfig) -> dict:
@@ -61,9 +62,11 @@ def reduced_features(
     settings = pca_settings(cfg)
     key = stage_key("reduce", settings, (store_key, dataset_key))
     art = Artifact(cache_root, "reduced", key)
+    if art.done:
+        return _cached(art), key
     with art.lock():
         if art.done:
-            return load_file(str(art.path / "features.safetensors"))["features"], key
+            return _cached(art), key
         reduced, explained = pca_transform(
             load(), fit_rows(ds, cfg.pca_fit), cfg.pca, cfg.pca_whiten
         )
@@ -76,6 +79,17 @@ def reduced_features(
                 "rows": int(reduced.shape[0]),
                 "dim": int(reduced.shape[1]),
                 "explained_variance": round(explained, 6),
-            }
+            },
+            files=("features.safetensors",),
         )
     return reduced, key
+
+
+def _cached(art: Artifact) -> np.ndarray:
+    features = read_arrays(art, "features.safetensors")["features"]
+    if not np.isfinite(features).all():
+        raise ArtifactError(
+            f"{art.path / 'features.safetensors'}: holds NaN or Inf values; delete {art.path} "
+            f"and rerun to rebuild it"
+        )
+    return features

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,13 +92,14 @@ class Dataset:
     @classmethod
     def load(cls, folder: Path, name: str) -> Dataset:
         try:
-            arrays = np.load(folder / "data.npz")
+            with np.load(folder / "data.npz") as npz:  # read every array now, inside the try
+                arrays = {k: npz[k] for k in ("offsets", "items", "timestamps")}
             user_ids = json.loads((folder / "users.json").read_text(encoding="utf-8"))
             rows = [
                 json.loads(line)
                 for line in (folder / "items.jsonl").read_text(encoding="utf-8").splitlines()
             ]
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
             raise ArtifactError(
                 f"{folder}: processed dataset is unreadable ({err}); delete the "
                 f"folder and run `recxplore prepare {name}` again"

@@ -13,6 +13,7 @@ from recxplore.data.sources import load_raw, locate
 
 log = logging.getLogger(__name__)
 
+DATASET_FILES = ("data.npz", "users.json", "items.jsonl")
 DATA_VERSION = 3  # bump when preprocessing changes meaning, to invalidate old caches
 
 
@@ -38,10 +39,10 @@ def prepare(cfg: DataConfig, home: Path, fresh: bool = False) -> tuple[Dataset, 
     )
     art = Artifact(home / "cache", "dataset", key)
     if art.done and not fresh:
-        return Dataset.load(art.path, cfg.name), art
+        return _cached(art, cfg.name), art
     with art.lock():  # two processes on an empty cache: one builds, the other waits and reads
         if art.done and not fresh:
-            return Dataset.load(art.path, cfg.name), art
+            return _cached(art, cfg.name), art
         raw = load_raw(cfg.name, data_dir, cfg.source_file)
         log.info("preprocessing %s (%d raw interactions)", cfg.name, len(raw.users))
         ds = preprocess(raw, cfg, cfg.name)
@@ -53,6 +54,13 @@ def prepare(cfg: DataConfig, home: Path, fresh: bool = False) -> tuple[Dataset, 
                 "settings": settings,
                 "source_files": [str(p) for p in raw.files],
                 "stats": ds.stats(),
-            }
+            },
+            files=DATASET_FILES,
         )
     return ds, art
+
+
+def _cached(art: Artifact, name: str) -> Dataset:
+    for file in DATASET_FILES:
+        art.file(file)  # verified against the manifest's checksum
+    return Dataset.load(art.path, name)

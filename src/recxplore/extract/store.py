@@ -13,12 +13,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from recxplore.cache import MANIFEST, sha256_file
+from recxplore.cache import MANIFEST, verify_file
 from recxplore.data.dataset import Dataset
 from recxplore.errors import ArtifactError
 
@@ -59,10 +60,15 @@ class EmbeddingStore:
 
 
 def read_manifest(
-    path: Path, ds: Optional[Dataset] = None, expect: Optional[dict[str, Any]] = None
+    path: Path,
+    ds: Optional[Dataset] = None,
+    expect: Optional[dict[str, Any]] = None,
+    verify: Literal["no", "present", "all"] = "no",
 ) -> dict[str, Any]:
-    """A store's manifest, refused when it does not match ``ds`` or ``expect``; reads no
-    embeddings, so a run whose reduced features are cached never loads the store."""
+    """A store's manifest, refused when it does not match ``ds`` or ``expect``; loads no
+    embeddings, so a run whose reduced features are cached never loads the store. ``verify``
+    checks shards against their checksums (once per process): ``all`` of them, or those
+    ``present`` (a machine given only the reduced features has no shards)."""
     path = Path(path)
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
@@ -89,6 +95,14 @@ def read_manifest(
                 f"{path}: built with {key}={manifest.get(key)!r}, expected "
                 f"{value!r}; extract again with the wanted settings"
             )
+    for shard in manifest["shards"] if verify != "no" else ():
+        if verify == "present" and not (path / shard["file"]).exists():
+            continue
+        verify_file(
+            path / shard["file"],
+            shard["sha256"],
+            f"delete {path} and run `recxplore extract` again",
+        )
     return manifest
 
 
@@ -98,18 +112,18 @@ def open_store(
     """Read and validate a store; refuse a mismatch with ``ds`` or ``expect``, altered shards
     and NaN/Inf rows."""
     path = Path(path)
-    manifest = read_manifest(path, ds, expect)
+    manifest = read_manifest(path, ds, expect, verify="all")
     rows, dim = manifest["rows"], manifest["dim"]
     matrix = np.zeros((rows, dim), dtype=np.float32)
     seen = np.zeros(rows, dtype=bool)
     for shard in manifest["shards"]:
-        file = path / shard["file"]
-        if not file.is_file() or sha256_file(file) != shard["sha256"]:
+        file = path / shard["file"]  # verified by read_manifest
+        try:
+            tensors = load_file(str(file))
+        except (SafetensorError, OSError) as err:
             raise ArtifactError(
-                f"{file}: missing or altered (checksum mismatch); delete {path} "
-                f"and run `recxplore extract` again"
-            )
-        tensors = load_file(str(file))
+                f"{file}: unreadable ({err}); delete {path} and run `recxplore extract` again"
+            ) from None
         index, emb = tensors["index"], tensors["embeddings"]
         if (
             emb.shape != (len(index), dim)

@@ -24,17 +24,27 @@ from tqdm.auto import tqdm
 from recxplore.config import Config
 from recxplore.data.dataset import Dataset
 from recxplore.data.split import EvalSet, eval_set, train_sequences
-from recxplore.errors import DataError
+from recxplore.errors import DataError, RecxploreError
 from recxplore.eval.metrics import summarise
 from recxplore.eval.negatives import sample_negatives
 from recxplore.eval.protocol import rank_users
 from recxplore.registry import LOSSES
-from recxplore.runtime import device_type, resolve_device, save_atomic, set_threads
+from recxplore.runtime import (
+    device_type,
+    load_checkpoint,
+    resolve_device,
+    save_atomic,
+    set_threads,
+)
 from recxplore.train.batches import causal_batch, causal_windows, masked_batch, masked_windows
 from recxplore.train.losses import DEFAULT_NEGATIVES
 from recxplore.train.results import Outcome
 
 log = logging.getLogger(__name__)
+
+
+class TrainingError(RecxploreError):
+    """A run that cannot go on (a loss that is no longer a number)."""
 
 
 @dataclass
@@ -142,7 +152,7 @@ def _resume(run: _Run, ckpt_path: Path, cfg: Config) -> TrainState:
     state = TrainState(devices=[{"from_epoch": 1, "device": run.device.type}])
     if not ckpt_path.is_file():
         return state
-    ckpt = torch.load(ckpt_path, map_location=run.device, weights_only=False)
+    ckpt = load_checkpoint(ckpt_path, run.device)
     run.model.load_state_dict(ckpt["model"])
     run.opt.load_state_dict(ckpt["optimizer"])
     state = TrainState.from_checkpoint(ckpt["state"], device_type(cfg.train.device))
@@ -192,6 +202,12 @@ def _train_epoch(run: _Run, cfg: Config, epoch: int, progress: bool) -> float:
         extra = model.items.extra_loss(t, table)
         if extra is not None:
             loss = loss + extra
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"the training loss became {loss.item()} at epoch {epoch}, batch {steps + 1}; "
+                f"lower train.lr or set train.grad_clip (the checkpoint of the last finished "
+                f"epoch is kept, so the same command with new settings starts again)"
+            )
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         if tc.grad_clip:
@@ -275,7 +291,7 @@ def _finish(
 ) -> Outcome:
     """Evaluate the best-validation checkpoint: validation again, then test, once."""
     model = run.model
-    model.load_state_dict(torch.load(best_path, map_location=run.device, weights_only=True))
+    model.load_state_dict(load_checkpoint(best_path, run.device))
     valid_metrics, _, _ = evaluate(model, run.valid, cfg, run.device)
     test_metrics, full, sampled = evaluate(model, run.test, cfg, run.device)
     with open(run_dir / "test_ranks.csv", "w", newline="") as f:

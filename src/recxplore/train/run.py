@@ -25,7 +25,7 @@ from recxplore.adapt.item_embedder import ItemEmbedder
 from recxplore.cache import Artifact, home_dir, stage_key, write_json_atomic
 from recxplore.config import SECTIONS, Config, key_settings
 from recxplore.data.dataset import Dataset
-from recxplore.errors import ConfigError
+from recxplore.errors import ArtifactError, ConfigError
 from recxplore.registry import ADAPTERS, BACKBONES, FUSIONS
 from recxplore.runtime import device_type, resolve_device
 from recxplore.train.loop import fit
@@ -118,11 +118,11 @@ def train_run(
     each epoch. It only finishes runs: one with no checkpoint is an error, not a fresh start
     under a key that names another device."""
     art = run_artifact(cfg, dataset_key, inputs)
+    if art.done and not fresh:  # read without a lock: a read-only home serves finished runs
+        return finished_results(art)
     with art.lock():  # a parallel sweep needing the same run waits, then reuses it
         if art.done and not fresh:
-            results = json.loads((art.path / "results.json").read_text(encoding="utf-8"))
-            results["run_dir"] = str(art.path)  # where it is now: a home can be moved or copied
-            return results
+            return finished_results(art)
         if finish_on is not None and (fresh or not (art.partial / "checkpoint.pt").is_file()):
             raise ConfigError(
                 [
@@ -178,5 +178,22 @@ def _train(
     )
     write_json_atomic(folder / "results.json", results)
     (folder / "checkpoint.pt").unlink(missing_ok=True)  # best.pt keeps the selected model
-    art.publish({"dataset_key": dataset_key, "metrics": outcome["metrics"]})
+    art.publish({"dataset_key": dataset_key, "metrics": outcome["metrics"]}, files=RUN_FILES)
+    return results
+
+
+RUN_FILES = ("results.json", "test_ranks.csv", "best.pt")
+
+
+def finished_results(art: Artifact) -> Results:
+    """The results of a finished run, verified, with ``run_dir`` where the folder is now (a home
+    can be moved or copied)."""
+    path = art.file("results.json")
+    try:
+        results: Results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ArtifactError(
+            f"{path}: unreadable ({err}); delete {art.path} and rerun to train it again"
+        ) from None
+    results["run_dir"] = str(art.path)
     return results

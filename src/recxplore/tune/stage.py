@@ -37,7 +37,13 @@ from recxplore.llm.lora import (
     target_modules,
 )
 from recxplore.registry import OBJECTIVES
-from recxplore.runtime import ensure_pad_token, resolve_device, save_atomic, set_threads
+from recxplore.runtime import (
+    ensure_pad_token,
+    load_checkpoint,
+    resolve_device,
+    save_atomic,
+    set_threads,
+)
 from recxplore.text.items import text_settings
 from recxplore.text.rewrite import text_identity
 from recxplore.tune.objectives.common import TuneModel
@@ -224,7 +230,7 @@ def train_stage(
     folder.mkdir(parents=True, exist_ok=True)
     ckpt_path = folder / "checkpoint.pt"
     if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=st.device, weights_only=False)
+        ckpt = load_checkpoint(ckpt_path, st.device)
         for name, value in ckpt["trainable"].items():
             st.trainable[name].data.copy_(value)
         st.opt.load_state_dict(ckpt["optimizer"])
