@@ -7,6 +7,7 @@ place only when complete, so a crash never leaves something that looks finished.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -118,6 +119,23 @@ def read_arrays(art: Artifact, name: str) -> dict[str, Any]:
         ) from None
 
 
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created if needed), held while the block runs.
+    POSIX locks: across machines sharing a home they hold only where the filesystem honours
+    them (local disks, NFSv4, Lustre with flock; not every network filesystem does)."""
+    if fcntl is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class Artifact:
     """One cached stage output. Use ``done`` to reuse, else fill ``partial`` and ``publish``."""
 
@@ -151,22 +169,11 @@ class Artifact:
             return self.path / name
         return verify_file(self.path / name, expected, rebuild)
 
-    @contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self) -> contextlib.AbstractContextManager[None]:
         """Hold an exclusive lock on this artifact (blocking), so that two processes sharing a
         cache, e.g. parallel sweeps, never build the same artifact at once: the second waits,
         then finds it done."""
-        if fcntl is None:
-            yield
-            return
-        folder = self.path.parent / ".locks"
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / self.path.name, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return file_lock(self.path.parent / ".locks" / self.path.name)
 
     def begin(self, fresh: bool = False) -> Path:
         """Create (or reuse, for resuming) the partial folder and return it. ``fresh`` discards

@@ -98,6 +98,8 @@ def cmd_text(args: argparse.Namespace) -> None:
 
     cfg = _dataset_config(args, *([f"text.rewrite={args.rewrite}"] if args.rewrite else []))
     ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
+    if args.limit is not None and args.limit < 1:
+        raise config_mod.ConfigError([f"--limit: must be >= 1; got {args.limit}"])
     last = ds.n_items if args.limit is None else min(args.limit, ds.n_items)
     shown = list(range(1, last + 1))
     flat = item_texts(ds, cfg.text)

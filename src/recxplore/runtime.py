@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from recxplore.config.fields import device_problem
 from recxplore.errors import ArtifactError, ConfigError
 
 
@@ -23,6 +24,9 @@ def device_type(name: str) -> str:
 def resolve_device(name: str, key: str) -> torch.device:
     """The torch device of the setting ``key`` (say ``train.device``); a clear error, rather than
     torch's assertion deep in a run, when it names CUDA on a machine without it."""
+    problem = device_problem(name)
+    if problem:
+        raise ConfigError([f"{key}: {problem}"])
     device = torch.device(device_type(name) if name == "auto" else name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(

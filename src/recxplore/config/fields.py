@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from recxplore.registry import Registry
 
@@ -22,13 +23,30 @@ from recxplore.registry import Registry
 KeyRule = Union[bool, Callable[[Any], bool]]
 
 
-def option(default: Any, help: str, key: KeyRule = True, **bounds: Any) -> Any:
+def option(
+    default: Any,
+    help: str,
+    key: KeyRule = True,
+    check: Optional[Callable[[Any], Optional[str]]] = None,
+    **bounds: Any,
+) -> Any:
     """A dataclass field with a one-line help text (shown by ``recxplore config``), whether it
-    can change a result (``key``), and numeric bounds (``ge``, ``gt``, ``le``, ``lt``)."""
-    meta = {"help": help, "key": key, **bounds}
+    can change a result (``key``), a value check (returns what is wrong, or None) and numeric
+    bounds (``ge``, ``gt``, ``le``, ``lt``)."""
+    meta = {"help": help, "key": key, "check": check, **bounds}
     if isinstance(default, list):
         return field(default_factory=functools.partial(list, default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
+
+
+def device_problem(value: str) -> Optional[str]:
+    """None for a device torch can name (auto, cpu, cuda, cuda:N, mps), else what is wrong."""
+    if DEVICE.fullmatch(value):
+        return None
+    return f"must be auto, cpu, cuda, cuda:N or mps; got {value!r}"
 
 
 def choice(table: Registry[Any], default: Any, help: str, key: KeyRule = True) -> Any:

@@ -169,6 +169,9 @@ def _check_values(
             ok = False
             continue
         problem = _range_problem(f"{prefix}{key}", converted, dict(fields[key].metadata))
+        check = fields[key].metadata.get("check")
+        if problem is None and check is not None and (what := check(converted)):
+            problem = f"{prefix}{key}: {what}"
         if problem:
             problems.append(problem)
             ok = False

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
 from recxplore import registry
-from recxplore.config.fields import Section, choice, option
+from recxplore.config.fields import Section, choice, device_problem, option
 from recxplore.errors import ConfigError
 
 _opt = option
@@ -104,7 +104,10 @@ class GenerateConfig(Section):
     batch_size: int = _opt(16, "local: prompts per generate call (left padded)", key=False, ge=1)
     dtype: Literal["float32", "bfloat16", "float16"] = _opt("float32", "local: precision")
     device: str = _opt(
-        "auto", "local: auto (CUDA when present, else CPU), cpu, cuda, cuda:N", key=False
+        "auto",
+        "local: auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
+        key=False,
+        check=device_problem,
     )
     base_url: Optional[str] = _opt(
         None,
@@ -196,7 +199,12 @@ class TuneConfig(Section):
         "keys use its checksum",
         key=False,
     )
-    device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N", key=False)
+    device: str = _opt(
+        "auto",
+        "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
+        key=False,
+        check=device_problem,
+    )
     threads: int = _opt(0, "torch CPU threads (0: torch's default)", key=False, ge=0)
 
     def __post_init__(self) -> None:
@@ -229,7 +237,12 @@ class ExtractConfig(Section):
     dtype: Literal["float32", "bfloat16", "float16"] = _opt(
         "float32", "compute precision (float16 only on GPU); stored embeddings are float32"
     )
-    device: str = _opt("auto", "auto (CUDA when present, else CPU), cpu, cuda, cuda:N", key=False)
+    device: str = _opt(
+        "auto",
+        "auto (CUDA when present, else CPU), cpu, cuda, cuda:N",
+        key=False,
+        check=device_problem,
+    )
     batch_size: int = _opt(32, "texts per forward pass (texts are sorted by length)", ge=1)
     max_tokens: Optional[int] = _opt(
         None, "longest tokenised text allowed (null: the model's context, at most 512)", ge=1
@@ -329,6 +342,7 @@ class TrainConfig(Section):
         "auto (CUDA when present, else CPU), cpu, cuda, cuda:N; run keys "
         "name a device other than the CPU",
         key=False,
+        check=device_problem,
     )
     threads: int = _opt(0, "torch CPU threads (0: torch's default)", key=False, ge=0)
     grad_clip: Optional[float] = _opt(None, "clip the gradient norm to this value", gt=0.0)

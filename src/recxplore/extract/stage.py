@@ -43,9 +43,10 @@ class StoreSummary:
     path: Path
     rows: int
     dim: Optional[int]  # None on a process that left publishing to another
-    seconds: float
-    items_per_second: Optional[float]
+    seconds: float  # the whole stage: rewriting, model loading, embedding
+    items_per_second: Optional[float]  # embedding alone
     cached: bool
+    items_per_second_with_loading: Optional[float] = None  # over ``seconds``
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +55,7 @@ class StoreSummary:
             "dim": self.dim,
             "seconds": self.seconds,
             "items_per_second": self.items_per_second,
+            "items_per_second_with_loading": self.items_per_second_with_loading,
             "cached": self.cached,
         }
 
@@ -64,6 +66,12 @@ class ExtractError(RecxploreError):
 
 def _check_texts(ds: Dataset, texts: list[str], attributes: Any) -> None:
     empty = [i for i in range(1, len(texts)) if not texts[i].strip()]
+    if empty and not any(ds.item_meta[1:]):
+        raise ExtractError(
+            f"{ds.name}: no item has any attribute, so there is no text to embed: its item "
+            f"file is missing, or its item ids match none of the interactions' (check that "
+            f"both files use the same ids); or train without features (adapt.fusion=id)"
+        )
     if empty:
         first = empty[0]
         raise ExtractError(
@@ -129,29 +137,51 @@ def extract_features(
     settings = text_settings(cfg.text, ds.name)
     _check_texts(ds, item_texts(ds, cfg.text), settings["attributes"])
     static = ex.model in models.STATIC_ALIASES
-    models_dir = home / "models"
-    identity = {"static": ex.model} if static else models.resolve(ex.model, models_dir)[1]
+    identity = {"static": ex.model} if static else models.resolve(ex.model, home / "models")[1]
     key_identity = {**identity, "adapters": list(adapter_keys)} if adapter_keys else identity
     art = Artifact(home / "cache", "embeddings", store_key(cfg, dataset_key, key_identity))
     rows = ds.n_items + 1
     if art.done and not fresh:
         return StoreSummary(art.path, rows, art.manifest()["dim"], 0.0, None, cached=True)
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1:  # the ranks of one job share the partial folder by shard, by design
+        return _build(art, cfg, ds, adapters, identity, key_identity, rank, world, progress, fresh)
+    with art.lock():  # separate processes: one builds, the others wait and reuse it
+        if art.done and not fresh:
+            return StoreSummary(art.path, rows, art.manifest()["dim"], 0.0, None, cached=True)
+        return _build(art, cfg, ds, adapters, identity, key_identity, rank, world, progress, fresh)
+
+
+def _build(
+    art: Artifact,
+    cfg: Config,
+    ds: Dataset,
+    adapters: list[Path],
+    identity: dict[str, Any],
+    key_identity: dict[str, Any],
+    rank: int,
+    world: int,
+    progress: bool,
+    fresh: bool,
+) -> StoreSummary:
+    ex, rows = cfg.extract, ds.n_items + 1
+    models_dir = home_dir(cfg.paths.home) / "models"
+    settings = text_settings(cfg.text, ds.name)
     folder = art.begin(fresh=fresh)
     ranges = shard_ranges(rows, ex.shard_size)
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     todo = [
         k for k in range(len(ranges)) if k % world == rank and not shard_path(folder, k).is_file()
     ]
     started = time.perf_counter()
     texts = final_texts(ds, cfg, progress) if todo else []  # rewriting only when embedding
-    if todo and static:
+    done_items, embed_seconds = 0, 0.0
+    if todo and ex.model in models.STATIC_ALIASES:
         done_items = _embed_static(cfg, texts, folder, ranges, todo)
+        embed_seconds = time.perf_counter() - started
     elif todo:
-        done_items = _embed_neural(
+        done_items, embed_seconds = _embed_neural(
             cfg, ds, texts, folder, ranges, todo, adapters, identity, models_dir, progress
         )
-    else:
-        done_items = 0
     seconds = time.perf_counter() - started
     if not all(shard_path(folder, k).is_file() for k in range(len(ranges))):
         log.info("rank %d finished its shards; another process publishes the store", rank)
@@ -162,8 +192,9 @@ def extract_features(
         rows,
         dim,
         round(seconds, 3),
-        round(done_items / seconds, 2) if seconds else None,
+        round(done_items / embed_seconds, 2) if embed_seconds else None,
         cached=False,
+        items_per_second_with_loading=round(done_items / seconds, 2) if seconds else None,
     )
 
 
@@ -189,7 +220,7 @@ def _embed_neural(
     identity: dict[str, Any],
     models_dir: Path,
     progress: bool,
-) -> int:
+) -> tuple[int, float]:
     ex = cfg.extract
     rows = ds.n_items + 1
     device = resolve_device(ex.device, "extract.device")
@@ -208,6 +239,7 @@ def _embed_neural(
     )
     if adapters:
         loaded.model = apply_adapters(loaded.model, adapters, identity, cfg.tune.merge)
+    started = time.perf_counter()  # embedding only, after the model is loaded
     ids = tokenize(loaded, texts[1:], template=prompt_template(cfg))
     ids = [[]] + _check_lengths(ds, ids, ex.max_tokens, ex.truncate, loaded.context)
     total = sum(min(stop, rows) - max(start, 1) for start, stop in (ranges[k] for k in todo))
@@ -234,7 +266,7 @@ def _embed_neural(
         write_shard(folder, k, np.asarray(items), emb)
         done_items += len(items)
     bar.close()
-    return done_items
+    return done_items, time.perf_counter() - started
 
 
 def _publish(

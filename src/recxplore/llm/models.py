@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 import torch
 
-from recxplore.cache import sha256_file
+from recxplore.cache import file_lock, sha256_file
 from recxplore.config import STATIC_EXTRACTORS
 from recxplore.errors import RecxploreError
 from recxplore.registry import Registry
@@ -73,15 +73,28 @@ STATIC_ALIASES = STATIC_EXTRACTORS  # extractors that are not transformers model
 
 
 def convert_gguf(gguf: Path, target: Path) -> Path:
-    """Dequantise a GGUF file once into a safetensors model folder (published atomically).
+    """Dequantise a GGUF file once into a safetensors model folder (published atomically, under
+    a lock, so two processes needing it convert it once).
 
     transformers refuses ``save_pretrained`` on a GGUF-loaded model, so the model is rebuilt
     from its config and the dequantised state dict is loaded into it.
     """
-    if (target / "config.json").is_file() and "quantization_config" not in json.loads(
-        (target / "config.json").read_text(encoding="utf-8")
-    ):
+    if _converted(target):
         return target
+    with file_lock(target.with_name(target.name + ".lock")):
+        if _converted(target):
+            return target
+        return _convert(gguf, target)
+
+
+def _converted(target: Path) -> bool:
+    config = target / "config.json"
+    return config.is_file() and "quantization_config" not in json.loads(
+        config.read_text(encoding="utf-8")
+    )
+
+
+def _convert(gguf: Path, target: Path) -> Path:
     from transformers import AutoModel, AutoTokenizer
 
     log.info("converting %s into %s (once)", gguf, target)

@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from tqdm.auto import tqdm
 
-from recxplore.cache import home_dir, stage_key
+from recxplore.cache import file_lock, home_dir, stage_key
 from recxplore.config import Config, key_settings
 from recxplore.data.dataset import Dataset
 from recxplore.errors import RecxploreError
@@ -101,7 +101,22 @@ def _append(path: Path, rows: list[dict[str, Any]]) -> None:
 def rewrite(
     texts: list[str], cfg: Config, progress: bool = True, generator: Optional[Any] = None
 ) -> list[str]:
-    """The rewrites of ``texts`` (flattened item texts), generated once and then cached."""
+    """The rewrites of ``texts`` (flattened item texts), generated once and then cached. A
+    process with texts left to rewrite holds the cache file's lock, so two processes never
+    generate or append the same rewrites; reading a complete cache takes no lock."""
+    path = cache_file(cfg)
+    if path.is_file() and not _missing(texts, cfg, path):
+        return _rewrite(texts, cfg, progress, generator)
+    with file_lock(path.with_name(path.name + ".lock")):
+        return _rewrite(texts, cfg, progress, generator)
+
+
+def _missing(texts: list[str], cfg: Config, path: Path) -> bool:
+    cached = read_cache(path)
+    return any(_digest(t) not in cached for t in texts)
+
+
+def _rewrite(texts: list[str], cfg: Config, progress: bool, generator: Optional[Any]) -> list[str]:
     from recxplore.text.generators import build_generator
 
     path = cache_file(cfg)

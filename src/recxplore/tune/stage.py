@@ -335,22 +335,40 @@ def tune_chain(
             (dataset_key, chain.keys[-1] if chain.keys else ""),
         )
         art = Artifact(home / "cache", "tune", key)
-        with art.lock():
-            if fresh or not art.done:
-                folder = art.begin(fresh=fresh)
-                summary = train_stage(
-                    stage, cfg, ds, source, identity, list(chain.folders), folder, progress
-                )
-                art.publish(
-                    {
-                        "base_model": identity,
-                        "dataset": ds.name,
-                        "stages": [*(Path(f).name for f in chain.folders), stage],
-                        "settings": stage_settings(cfg, stage),
-                        **summary,
-                    }
-                )
-                chain.trained.append(summary)
+        if fresh or not art.done:
+            _train_once(art, stage, cfg, ds, source, identity, chain, progress, fresh)
+        art.file(ADAPTER_FILE)  # verified against the checksum its manifest holds
         chain.folders.append(art.path)
         chain.keys.append(key)
     return chain
+
+
+def _train_once(
+    art: Artifact,
+    stage: str,
+    cfg: Config,
+    ds: Dataset,
+    source: str,
+    identity: dict[str, Any],
+    chain: TuneChain,
+    progress: bool,
+    fresh: bool,
+) -> None:
+    """Train stage ``stage`` into ``art`` unless another process finished it meanwhile."""
+    with art.lock():
+        if fresh or not art.done:
+            folder = art.begin(fresh=fresh)
+            summary = train_stage(
+                stage, cfg, ds, source, identity, list(chain.folders), folder, progress
+            )
+            art.publish(
+                {
+                    "base_model": identity,
+                    "dataset": ds.name,
+                    "stages": [*(Path(f).name for f in chain.folders), stage],
+                    "settings": stage_settings(cfg, stage),
+                    **summary,
+                },
+                files=(ADAPTER_FILE,),
+            )
+            chain.trained.append(summary)

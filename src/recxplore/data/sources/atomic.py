@@ -6,24 +6,33 @@ interaction file needs ``user_id`` and ``item_id``; ``rating`` and ``timestamp``
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 from typing import Any, Optional
 
 from recxplore.data.sources.readers import RawData, open_text_lines
 from recxplore.errors import DataError
 
+log = logging.getLogger(__name__)
+
 TYPES = ("token", "token_seq", "float", "float_seq")
 URL = "https://github.com/RUCAIBox/RecSysDatasets (RecBole atomic files)"
 
 
 def _header(path: Path, lineno: int, text: str) -> list[tuple[str, str]]:
-    fields = []
+    fields: list[tuple[str, str]] = []
     for cell in text.split("\t"):
         name, sep, kind = cell.strip().partition(":")
         if not sep or kind not in TYPES:
             raise DataError(
                 f"{path}:{lineno}: header cell {cell!r} must be field:type with type "
                 f"one of {', '.join(TYPES)}"
+            )
+        if any(name == seen for seen, _ in fields):
+            raise DataError(
+                f"{path}:{lineno}: header names field {name!r} twice; each column needs its "
+                f"own name"
             )
         fields.append((name, kind))
     return fields
@@ -82,10 +91,16 @@ def read_atomic(
         for required in ("user_id", "item_id"):
             if required not in row:
                 raise DataError(f"{inter_path}:{lineno}: missing field {required!r}")
+        stamp = row.get("timestamp", 0.0)
+        if not isinstance(stamp, float) or not math.isfinite(stamp):
+            raise DataError(
+                f"{inter_path}:{lineno}: timestamp {stamp!r} is not a finite number; "
+                f"leave the cell empty or give the time of the interaction"
+            )
         users.append(row["user_id"])
         items.append(row["item_id"])
         ratings.append(row.get("rating", float("nan")))
-        stamps.append(row.get("timestamp", 0.0))
+        stamps.append(stamp)
     meta: dict[str, dict[str, Any]] = {}
     files = [inter_path]
     if item_path is not None:
@@ -99,6 +114,14 @@ def read_atomic(
             if item_id is None:
                 raise DataError(f"{item_path}:{lineno}: missing field 'item_id'")
             meta[item_id] = {rename.get(k, k): v for k, v in row.items()}
+        if meta and not set(meta) & set(items):
+            log.warning(
+                "%s: none of its %d item ids occurs in %s, so no item has attributes (item "
+                "texts and LLM features need them); check that both files use the same ids",
+                item_path,
+                len(meta),
+                inter_path,
+            )
     return RawData(users, items, ratings, stamps, meta, files)
 
 

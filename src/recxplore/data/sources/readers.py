@@ -57,6 +57,8 @@ def open_text_lines(path: Path) -> Iterator[tuple[int, str]]:
                         f"it to UTF-8"
                     ) from None
                 text = text.rstrip("\r\n")
+                if lineno == 1:
+                    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
                 if text.strip():
                     yield lineno, text
     except (OSError, EOFError) as err:
