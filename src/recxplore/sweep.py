@@ -80,8 +80,8 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
         raise ConfigError([f"sweep file {path}: not found"])
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError([f"sweep file {path}: not valid YAML ({err})"]) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError([f"sweep file {path}: not valid UTF-8 YAML ({err})"]) from None
     problems = (
         [
             f"{path}: {k}: unknown key; valid keys are {', '.join(KEYS)}"
@@ -91,6 +91,23 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
         if isinstance(raw, dict)
         else [f"{path}: must be a mapping with keys {', '.join(KEYS)}"]
     )
+    if problems:
+        raise ConfigError(problems)
+    for key, kind in (("cells", dict), ("grid", dict), ("modules", dict), ("set", list)):
+        if raw.get(key) is not None and not isinstance(raw[key], kind):
+            problems.append(
+                f"{path}: {key}: must be a {'mapping' if kind is dict else 'list'}; "
+                f"got {raw[key]!r}"
+            )
+    for key in ("config", "name", "baseline"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            problems.append(f"{path}: {key}: must be a string; got {raw[key]!r}")
+    grid_values = (raw.get("grid") or {}) if isinstance(raw.get("grid"), dict) else {}
+    problems += [
+        f"{path}: grid.{k}: must be a list of values; got {v!r}"
+        for k, v in grid_values.items()
+        if not isinstance(v, list)
+    ]
     if problems:
         raise ConfigError(problems)
     base = (path.parent / raw["config"]).resolve() if raw.get("config") else None
@@ -118,6 +135,9 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
             )
             continue
         ((key, values),) = choice.items()
+        if not isinstance(values, list):
+            problems.append(f"{path}: modules.{module}.{key}: must be a list of values")
+            continue
         for v in values:
             cells[f"{module}={_fmt(v)}"] = [f"{key}={_fmt(v)}"]
     if not cells:

@@ -171,7 +171,8 @@ def test_http_backend_retries_and_reports(rw_cfg, server, monkeypatch):
     cached = cache_file(cfg).read_text()
     assert "reply SLOW" in cached and "reply LIMIT" in cached and "reply FLAKY" in cached
     written = list(cache_file(cfg).parent.glob("*"))
-    assert len(written) == 2  # the cache and the failure list, neither holding the key
+    assert sorted(p.suffix for p in written) == [".jsonl", ".jsonl", ".lock"]  # the cache, the
+    # failure list and the cache's lock, none holding the key
     assert all("sk-secret" not in p.read_text() + p.name for p in written)
 
 

@@ -26,7 +26,8 @@ from recxplore.errors import DataError
 
 
 def natural_key(raw_id: str) -> tuple:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", raw_id))
+    # ASCII digits only: "²" is a digit to str.isdigit but not to int()
+    return tuple(int(t) if i % 2 else t for i, t in enumerate(re.split(r"([0-9]+)", raw_id)))
 
 
 def _counts(codes: np.ndarray, n: int) -> np.ndarray:

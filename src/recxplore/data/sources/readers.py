@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,7 @@ def open_text_lines(path: Path) -> Iterator[tuple[int, str]]:
                     text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
                 if text.strip():
                     yield lineno, text
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:
         if isinstance(err, FileNotFoundError):
             raise DataError(f"{path}: file not found") from None
         raise DataError(
