@@ -249,7 +249,7 @@ def test_mutated_config_files_never_end_in_a_traceback(path, tmp_path):
 
     rng = random.Random(f"{path.name}-{SEED}")
     original = path.read_bytes()
-    for case in range(MUTATIONS):
+    for _ in range(MUTATIONS):
         target = tmp_path / path.relative_to(ROOT / "configs")
         target.parent.mkdir(parents=True, exist_ok=True)
         for other in CONFIGS:  # sweep files name base.yaml beside them
