@@ -57,14 +57,27 @@ def stage_key(stage: str, config: Any, inputs: tuple[str, ...] = ()) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
+@contextmanager
+def atomic_write(path: Path, mode: str = "w", **kwargs: Any) -> Iterator[Any]:
+    """Write ``path`` through a temporary file renamed into place when the block ends: a crash
+    leaves the old file, never half a new one; a failed write (a full disk) removes the
+    temporary file and names ``path`` in its error."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    try:
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror, str(path)) from None
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    with atomic_write(path, encoding="utf-8") as f:
         json.dump(obj, f, indent=2, sort_keys=False, default=str)
         f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def package_versions(names: tuple[str, ...] = ("recxplore", "torch", "numpy")) -> dict[str, str]:

@@ -410,7 +410,7 @@ def _fail(args: argparse.Namespace, message: str, kind: str, code: int) -> int:
 
 def os_error_message(err: OSError) -> str:
     """What went wrong with which path, and what to do about it."""
-    where = err.filename or "a file"
+    where = err.filename or "writing under the recxplore home"
     if isinstance(err, PermissionError):
         return (
             f"{where}: permission denied; recxplore writes caches and runs under its home "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 from recxplore.cache import Artifact, stage_key
@@ -10,6 +11,7 @@ from recxplore.config import DataConfig, key_settings
 from recxplore.data.dataset import Dataset
 from recxplore.data.preprocess import preprocess
 from recxplore.data.sources import load_raw, locate
+from recxplore.errors import ArtifactError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,14 @@ def prepare(cfg: DataConfig, home: Path, fresh: bool = False) -> tuple[Dataset, 
         log.info("preprocessing %s (%d raw interactions)", cfg.name, len(raw.users))
         ds = preprocess(raw, cfg, cfg.name)
         folder = art.begin(fresh=True)
-        ds.save(folder)
+        try:
+            ds.save(folder)
+        except OSError as err:  # a partial dataset is never resumed: do not leave it taking space
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ArtifactError(
+                f"{folder}: the prepared dataset could not be written ({err.strerror or err}); "
+                f"free some space (or set paths.home to another disk) and rerun"
+            ) from None
         art.publish(
             {
                 "dataset": cfg.name,
