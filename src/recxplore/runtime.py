@@ -65,9 +65,14 @@ def load_checkpoint(path: Path, device: Any = "cpu") -> Any:
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        why = (
+            "it holds Python objects besides tensors, numbers and containers"
+            if isinstance(err, pickle.UnpicklingError)
+            else str(err).splitlines()[0][:160]
+        )
         raise ArtifactError(
-            f"{path}: not a checkpoint recxplore can load safely ({str(err).splitlines()[0]}); "
-            f"delete it to start that run or stage again from the beginning"
+            f"{path}: not a checkpoint recxplore can load safely ({why}); delete it to start "
+            f"that run or stage again from the beginning"
         ) from None
 
 
