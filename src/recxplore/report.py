@@ -21,15 +21,18 @@ import numpy as np
 
 from recxplore.config import neutral_keys
 from recxplore.errors import RecxploreError
+from recxplore.registry import FUSIONS
 from recxplore.tables import COLUMNS as METRICS
 from recxplore.tables import markdown
+from recxplore.train.run import UPSTREAM_ONLY
 
 PROTOCOLS = ("full", "sampled")
 # Settings that cannot tell cells apart: seeds, and what cannot change a result.
 IGNORED = {("train", "seed")} | neutral_keys()
 
 
-UNUSED_BY_ID = ("text", "generate", "tune", "extract", "adapt")
+# What a run without features never reads (its key leaves them out too, see train.run).
+UNUSED_WITHOUT_FEATURES = (*UPSTREAM_ONLY, "text", "extract", "adapt")
 
 
 class ReportError(RecxploreError):
@@ -49,12 +52,14 @@ def _results(run_dir: Path) -> dict[str, Any]:
 
 
 def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
-    id_only = cfg["adapt"]["fusion"] == "id"  # then no text, LLM or adapter setting matters
+    fusion = cfg["adapt"]["fusion"]
+    id_only = fusion in FUSIONS and "features" not in FUSIONS.entry(fusion).requires
     return {
         f"{s}.{k}": v
         for s, sec in cfg.items()
         for k, v in sec.items()
-        if (s, k) not in IGNORED and not (id_only and s in UNUSED_BY_ID and k != "fusion")
+        if (s, k) not in IGNORED
+        and not (id_only and s in UNUSED_WITHOUT_FEATURES and k != "fusion")
     }
 
 
