@@ -69,5 +69,6 @@ def build_bert4rec(items: ItemEmbedder, m: ModelConfig) -> BERT4Rec:
 BACKBONES.register(
     "bert4rec",
     build_bert4rec,
+    requires=("heads",),
     help="bidirectional self-attention, masked-item training (Sun et al., 2019)",
 )

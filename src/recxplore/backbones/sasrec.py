@@ -65,4 +65,6 @@ def build_sasrec(items: ItemEmbedder, m: ModelConfig) -> SASRec:
     )
 
 
-BACKBONES.register("sasrec", build_sasrec, help="causal self-attention (Kang & McAuley, 2018)")
+BACKBONES.register(
+    "sasrec", build_sasrec, requires=("heads",), help="causal self-attention (Kang & McAuley, 2018)"
+)

@@ -311,7 +311,11 @@ class ModelConfig(Section):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.backbone in ("sasrec", "bert4rec") and self.hidden % self.heads:
+        attends = (
+            self.backbone in registry.BACKBONES
+            and "heads" in registry.BACKBONES.entry(self.backbone).requires
+        )
+        if attends and self.hidden % self.heads:
             raise ConfigError(
                 [
                     f"model.heads: must divide model.hidden={self.hidden} for "
