@@ -56,13 +56,17 @@ def features(
     """prepare -> text -> tune -> extract: the dataset, its key, the LoRA chain and the store.
     ``fresh`` rebuilds the store (and not the stages before it)."""
     ds, data_art = prepare(cfg.data, home_dir(cfg.paths.home))
-    chain = (
-        tune_chain(cfg, ds, data_art.key, progress)
-        if (cfg.tune.stages or cfg.tune.adapter)
-        else TuneChain()
-    )
-    store = extract_features(cfg, ds, data_art.key, chain.folders, chain.keys, progress, fresh)
+    chain, store = _tune_and_extract(cfg, ds, data_art.key, progress, fresh)
     return ds, data_art.key, chain, store
+
+
+def _tune_and_extract(
+    cfg: Config, ds: Dataset, dataset_key: str, progress: bool, fresh: bool = False
+) -> tuple[TuneChain, StoreSummary]:
+    tuned = cfg.tune.stages or cfg.tune.adapter
+    chain = tune_chain(cfg, ds, dataset_key, progress) if tuned else TuneChain()
+    store = extract_features(cfg, ds, dataset_key, chain.folders, chain.keys, progress, fresh)
+    return chain, store
 
 
 def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = True) -> ItemInputs:
@@ -71,7 +75,7 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = Tru
     wanted = needs(cfg)
     if "features" not in wanted:
         return ItemInputs()
-    _, _, _, store = features(cfg, progress)
+    _, store = _tune_and_extract(cfg, ds, dataset_key, progress)
     expect = {"pooling": cfg.extract.pooling}
     # a mismatch or an altered shard fails here, also when the PCA features are cached
     read_manifest(store.path, ds, expect, verify="present")
