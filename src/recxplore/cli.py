@@ -96,10 +96,10 @@ def cmd_text(args: argparse.Namespace) -> None:
     from recxplore.text.items import item_texts
     from recxplore.text.rewrite import final_texts
 
-    cfg = _dataset_config(args, *([f"text.rewrite={args.rewrite}"] if args.rewrite else []))
-    ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
     if args.limit is not None and args.limit < 1:
         raise config_mod.ConfigError([f"--limit: must be >= 1; got {args.limit}"])
+    cfg = _dataset_config(args, *([f"text.rewrite={args.rewrite}"] if args.rewrite else []))
+    ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
     last = ds.n_items if args.limit is None else min(args.limit, ds.n_items)
     shown = list(range(1, last + 1))
     flat = item_texts(ds, cfg.text)
