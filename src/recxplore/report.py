@@ -3,8 +3,9 @@
 Inputs are sweep folders (their ``sweep.json`` names each run's cell) and/or run folders (then a
 cell is labelled by the config values that differ between the runs given, seeds aside). Per cell:
 mean ± std over seeds of the test metrics under full ranking and 100 sampled negatives, the best
-mean per column in bold; against a baseline cell, the relative change of NDCG@10 and a paired
-t-test over (seed, user) pairs of per-user NDCG@10 from ``test_ranks.csv``.
+mean per column in bold; against a baseline cell, the relative change of NDCG@10 with a 95%
+interval from a two-level bootstrap and a seed-level p-value (``eval.compare``), from each run's
+``test_ranks.csv``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from recxplore.config import neutral_keys
 from recxplore.errors import RecxploreError
+from recxplore.eval.compare import RESAMPLES, Comparison, compare
 from recxplore.registry import FUSIONS
 from recxplore.tables import COLUMNS as METRICS
 from recxplore.tables import markdown
@@ -109,24 +111,21 @@ def per_user_ndcg(run_dir: str, protocol: str, k: int = 10) -> dict[str, float]:
     return out
 
 
-def paired_test(
+def against_baseline(
     cell: list[dict[str, Any]], base: list[dict[str, Any]], protocol: str
-) -> Optional[float]:
-    """p-value of a paired t-test over (seed, user) pairs present in both cells."""
-    from scipy.stats import ttest_rel
-
+) -> Optional[Comparison]:
+    """The cell's NDCG@10 against the baseline's, paired by seed and user (seeds both have)."""
     by_seed = {r["seed"]: r["run_dir"] for r in base}
-    a, b = [], []
+    xs, ys = [], []
     for r in cell:
         if r["seed"] not in by_seed:
             continue
         x, y = per_user_ndcg(r["run_dir"], protocol), per_user_ndcg(by_seed[r["seed"]], protocol)
         common = sorted(set(x) & set(y))
-        a += [x[u] for u in common]
-        b += [y[u] for u in common]
-    if len(a) < 2 or np.allclose(a, b):
-        return None
-    return float(ttest_rel(a, b).pvalue)
+        if common:
+            xs.append(np.array([x[u] for u in common]))
+            ys.append(np.array([y[u] for u in common]))
+    return compare(xs, ys) if xs else None
 
 
 def summarise(
@@ -144,7 +143,11 @@ def summarise(
             for p in PROTOCOLS:
                 base = statistics.mean(r["metrics"]["test"][p]["NDCG@10"] for r in cells[baseline])
                 row[f"{p} NDCG@10 change"] = row[f"{p} NDCG@10"] / base - 1 if base else None
-                row[f"{p} NDCG@10 p"] = paired_test(runs, cells[baseline], p)
+                found = against_baseline(runs, cells[baseline], p)
+                if found is not None:
+                    row[f"{p} NDCG@10 low"], row[f"{p} NDCG@10 high"] = found.low, found.high
+                    row[f"{p} NDCG@10 p"] = found.p
+                    row[f"{p} NDCG@10 paired seeds"] = found.seeds
         rows.append(row)
     return rows
 
@@ -154,12 +157,23 @@ def _p_text(pv: float) -> str:
     return "< 1e-300" if pv < 1e-300 else f"{pv:.3g}"
 
 
+def _change_text(row: dict[str, Any], protocol: str) -> str:
+    change = row.get(f"{protocol} NDCG@10 change")
+    if change is None:
+        return ""
+    low, high = row.get(f"{protocol} NDCG@10 low"), row.get(f"{protocol} NDCG@10 high")
+    if low is None or high is None:
+        return f"{change:+.1%}"
+    verdict = " no detectable difference" if low <= 0.0 <= high else ""
+    return f"{change:+.1%} [{low:+.1%}, {high:+.1%}]{verdict}"
+
+
 def summary_table(rows: list[dict[str, Any]], baseline: Optional[str]) -> str:
     cols = [f"{p} {m}" for p in PROTOCOLS for m in METRICS]
     best = {c: max(r[c] for r in rows) for c in cols}
     head = ["cell", "seeds"] + cols
     if baseline:
-        head += ["Δ full NDCG@10", "p", "Δ sampled NDCG@10", "p "]
+        head += ["Δ full NDCG@10 [95% CI]", "p", "Δ sampled NDCG@10 [95% CI]", "p "]
     out = []
     for r in rows:
         cells = [r["cell"] + (" (baseline)" if r["cell"] == baseline else ""), str(r["seeds"])]
@@ -168,8 +182,8 @@ def summary_table(rows: list[dict[str, Any]], baseline: Optional[str]) -> str:
             cells.append(f"**{text}**" if r[c] == best[c] else text)
         if baseline:
             for p in PROTOCOLS:
-                change, pv = r.get(f"{p} NDCG@10 change"), r.get(f"{p} NDCG@10 p")
-                cells.append(f"{change:+.1%}" if change is not None else "")
+                cells.append(_change_text(r, p))
+                pv = r.get(f"{p} NDCG@10 p")
                 cells.append(_p_text(pv) if pv is not None else "")
         out.append(cells)
     return markdown(head, out)
@@ -269,8 +283,11 @@ def write_report(
         f"Datasets: {', '.join(datasets)}. Test metrics, mean ± std over "
         f"seeds; bold = best mean per column."
         + (
-            f" Δ = relative change of the mean against `{baseline}`; p = paired t-test over "
-            f"(seed, user) pairs of per-user NDCG@10."
+            f" Δ = relative change of the mean NDCG@10 against `{baseline}`, with a 95% "
+            f"interval from a two-level bootstrap ({RESAMPLES} resamples of the seeds, then of "
+            f"the users within each seed, paired by seed and user); an interval that includes "
+            f"0 is no detectable difference. p = paired t-test over the per-seed means (the "
+            f"unit is the run; none with one seed)."
             if baseline
             else ""
         ),
