@@ -20,7 +20,7 @@ LAYERS = [
     ("backbones", {"backbones"}),
     ("eval", {"eval"}),
     ("train", {"train"}),
-    ("pipeline", {"pipeline", "sweep", "report"}),
+    ("pipeline", {"pipeline", "sweep", "report", "diagnose"}),
     ("cli", {"cli", "__main__"}),
 ]
 

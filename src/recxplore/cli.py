@@ -128,6 +128,19 @@ def cmd_extract(args: argparse.Namespace) -> None:
     _emit(args, summary, human)
 
 
+def cmd_diagnose(args: argparse.Namespace) -> None:
+    from recxplore.diagnose import diagnose
+
+    out = diagnose(_load_config(args), progress=not args.no_progress)
+    lines = [f"store {out['store']} ({out['extractor']}, {out['pooling']} pooling)"]
+    for part in ("stored", "adapter_input"):
+        lines.append(f"{part}:")
+        lines += [f"  {k:<28} {v}" for k, v in out[part].items()]
+    if "distinct_code_tuples" in out:
+        lines.append(f"distinct PQ code tuples       {out['distinct_code_tuples']}")
+    _emit(args, out, "\n".join(lines))
+
+
 def cmd_tune(args: argparse.Namespace) -> None:
     import time
 
@@ -296,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (
         ("tune", cmd_tune, "LoRA-tune the extractor (tune.stages: cpt, sft, scft)"),
         ("extract", cmd_extract, "embed every item's text into an embedding store"),
+        ("diagnose", cmd_diagnose, "how well the extracted features tell items apart"),
         ("train", cmd_train, "train and evaluate one configuration"),
         (
             "run",
