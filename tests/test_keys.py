@@ -24,9 +24,9 @@ PINNED = [
             "train": "4b9184417267a64ff87e",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
-            "tune-cpt": "6d8c255e2d528d448357",
-            "tune-sft": "9b1e0d74096a35d7365a",
-            "tune-scft": "be574dda0a3d4e6995ce",
+            "tune-cpt": "320c1cd3a03bd0dc9abc",
+            "tune-sft": "f9385d05c23aa0857757",
+            "tune-scft": "f2cf870552f73e128b63",
         },
     ),
     (
@@ -35,9 +35,9 @@ PINNED = [
             "train": "703926410792f8706b44",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
-            "tune-cpt": "6d8c255e2d528d448357",
-            "tune-sft": "9b1e0d74096a35d7365a",
-            "tune-scft": "be574dda0a3d4e6995ce",
+            "tune-cpt": "320c1cd3a03bd0dc9abc",
+            "tune-sft": "f9385d05c23aa0857757",
+            "tune-scft": "f2cf870552f73e128b63",
         },
     ),
     (
@@ -46,9 +46,9 @@ PINNED = [
             "train": "d5998dbbd4c9891eae05",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
-            "tune-cpt": "6d8c255e2d528d448357",
-            "tune-sft": "9b1e0d74096a35d7365a",
-            "tune-scft": "be574dda0a3d4e6995ce",
+            "tune-cpt": "320c1cd3a03bd0dc9abc",
+            "tune-sft": "f9385d05c23aa0857757",
+            "tune-scft": "f2cf870552f73e128b63",
         },
     ),
     (
@@ -62,9 +62,9 @@ PINNED = [
             "train": "9a6e0e06fc55d4c526f9",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
-            "tune-cpt": "6d8c255e2d528d448357",
-            "tune-sft": "9b1e0d74096a35d7365a",
-            "tune-scft": "be574dda0a3d4e6995ce",
+            "tune-cpt": "320c1cd3a03bd0dc9abc",
+            "tune-sft": "f9385d05c23aa0857757",
+            "tune-scft": "f2cf870552f73e128b63",
         },
     ),
 ]
@@ -123,3 +123,12 @@ def test_a_component_setting_moves_only_the_keys_it_can_change():
     }
     moe = keys_of(config.load(None, ["adapt.fusion=replace", "adapt.moe_experts=3"]))
     assert moe["train"] != base["train"] and moe["extract"] == base["extract"]
+
+
+def test_lora_stages_draw_from_the_run_seed_unless_pinned():
+    by_seed = [keys_of(config.load(None, [f"train.seed={s}"])) for s in (42, 43)]
+    assert by_seed[0]["tune-cpt"] != by_seed[1]["tune-cpt"]  # each seed its own adapters
+    pinned = [keys_of(config.load(None, [f"train.seed={s}", "tune.seed=0"])) for s in (42, 43)]
+    assert pinned[0]["tune-cpt"] == pinned[1]["tune-cpt"]  # one draw shared on purpose
+    # tune.seed=0 is what every stage used before seeds followed the run: the same keys
+    assert pinned[0]["tune-cpt"] == "6d8c255e2d528d448357"

@@ -189,7 +189,7 @@ def test_a_tampered_cached_artifact_is_refused(feature_cfg, pattern):
     train(feature_cfg, progress=False)
     _flip_a_byte(_only(Path(feature_cfg.paths.home), pattern))
     with pytest.raises(ArtifactError, match="altered"):
-        train(feature_cfg.replace(**{"train.seed": 7}), progress=False)
+        train(feature_cfg.replace(**{"train.lr": 0.002}), progress=False)
 
 
 def test_a_tampered_finished_run_and_tuning_stage_are_refused(tiny_cfg, tiny_llama):
@@ -218,12 +218,12 @@ def test_nan_features_and_a_corrupt_header_are_refused(feature_cfg):
     manifest["files"]["features.safetensors"] = sha256_file(path)  # as if written so
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="holds NaN or Inf values"):
-        train(feature_cfg.replace(**{"train.seed": 8}), progress=False)
+        train(feature_cfg.replace(**{"train.lr": 0.003}), progress=False)
     path.write_bytes(b"\xff" * 16 + path.read_bytes()[16:])
     manifest["files"]["features.safetensors"] = sha256_file(path)
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="features.safetensors: unreadable"):
-        train(feature_cfg.replace(**{"train.seed": 9}), progress=False)
+        train(feature_cfg.replace(**{"train.lr": 0.004}), progress=False)
 
 
 def test_a_loss_that_turns_nan_stops_the_run(tiny_cfg, monkeypatch):

@@ -92,9 +92,8 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = Tru
     inputs = ItemInputs(features=reduced, keys=(key,))
     if "codes" in wanted:
         subvectors = cfg.adapt.options(cfg.adapt.adapter).subvectors
-        inputs = dataclasses.replace(
-            inputs, codes=cached_codes(reduced, key, subvectors, cache_root)
-        )
+        codes = cached_codes(reduced, key, subvectors, cache_root, seed=cfg.train.seed)
+        inputs = dataclasses.replace(inputs, codes=codes)  # the run's key holds the seed already
     if "id_table" in wanted:
         id_run = train(cfg.replace(**{"adapt.fusion": "id"}), progress=progress)
         state = load_checkpoint(Path(id_run["run_dir"]) / "best.pt")

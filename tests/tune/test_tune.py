@@ -243,3 +243,16 @@ def test_bad_input_is_refused_before_training(tune_cfg, tmp_path, tiny_dir):
 def test_static_extractor_cannot_be_tuned():
     with pytest.raises(config.ConfigError, match="is not a neural network and cannot be tuned"):
         config.load(None, ["extract.model=tfidf-svd", "tune.stages=[cpt]"])
+
+
+def test_each_run_seed_draws_its_own_adapters_unless_one_is_pinned(tune_cfg):
+    from safetensors.torch import load_file
+
+    def adapter(**overrides):
+        folder = tune(tune_cfg.replace(**{"tune.stages": ["cpt"], **overrides}), progress=False)
+        return load_file(folder.folders[-1] / "adapter_model.safetensors")
+
+    a, b = adapter(**{"train.seed": 1}), adapter(**{"train.seed": 2})
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    pinned = [adapter(**{"train.seed": s, "tune.seed": 5}) for s in (1, 2)]
+    assert all(torch.equal(pinned[0][k], pinned[1][k]) for k in pinned[0])

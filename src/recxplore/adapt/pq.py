@@ -47,17 +47,21 @@ def opq_codes(features: np.ndarray, subvectors: int, seed: int = 0) -> np.ndarra
 
 
 def cached_codes(
-    features: np.ndarray, features_key: str, subvectors: int, cache_root
+    features: np.ndarray, features_key: str, subvectors: int, cache_root, seed: int = 0
 ) -> np.ndarray:
+    """The PQ codes of ``features``, cached; ``seed`` draws the codebooks (the run's seed, so
+    their variance is inside a study's seeds)."""
     art = Artifact(
-        cache_root, "pq-codes", stage_key("pq", {"M": subvectors, "K": CODES}, (features_key,))
+        cache_root,
+        "pq-codes",
+        stage_key("pq", {"M": subvectors, "K": CODES, "seed": seed}, (features_key,)),
     )
     if art.done:
         return read_arrays(art, "codes.safetensors")["codes"]
     with art.lock():
         if art.done:
             return read_arrays(art, "codes.safetensors")["codes"]
-        codes = opq_codes(features, subvectors)
+        codes = opq_codes(features, subvectors, seed)
         folder = art.begin(fresh=True)
         save_file({"codes": codes}, str(folder / "codes.safetensors"))
         art.publish(

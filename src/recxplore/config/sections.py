@@ -100,7 +100,11 @@ class GenerateConfig(Section):
     )
     max_new_tokens: int = _opt(64, "most tokens generated per item", ge=1)
     temperature: float = _opt(0.0, "sampling temperature (0 = greedy)", ge=0.0)
-    seed: int = _opt(0, "sampling seed (with temperature > 0)", key=lambda g: g.temperature > 0)
+    seed: Optional[int] = _opt(
+        None,
+        "sampling seed with temperature > 0 (null: the run's train.seed)",
+        key=lambda g: g.temperature > 0,
+    )
     batch_size: int = _opt(16, "local: prompts per generate call (left padded)", key=False, ge=1)
     dtype: Literal["float32", "bfloat16", "float16"] = _opt("float32", "local: precision")
     device: str = _opt(
@@ -179,7 +183,11 @@ class TuneConfig(Section):
     gradient_checkpointing: bool = _opt(
         False, "recompute activations in the backward pass (less memory, ~30% slower)", key=False
     )
-    seed: int = _opt(0, "seed for LoRA initialisation, example order, masks and dropout")
+    seed: Optional[int] = _opt(
+        None,
+        "seed for LoRA initialisation, example order, masks and dropout (null: the run's "
+        "train.seed, so each seed of a study draws its own adapters; set one to share a draw)",
+    )
     save_every: int = _opt(
         25,
         "checkpoint every this many steps (an interrupted stage resumes from the last one)",

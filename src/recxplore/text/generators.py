@@ -72,7 +72,7 @@ class LocalGenerator:
                 chunk, return_tensors="pt", padding=True, add_special_tokens=False
             ).to(self.device)
             if sample:
-                torch.manual_seed(self.cfg.seed + start)
+                torch.manual_seed((self.cfg.seed or 0) + start)  # resolved by the caller
             ids = self.model.generate(
                 **enc,
                 max_new_tokens=self.cfg.max_new_tokens,

@@ -44,6 +44,11 @@ def text_identity(cfg: Config, rewritten: bool = True) -> dict[str, Any]:
     return {**text, **text_settings(cfg.text, cfg.data.name)}
 
 
+def generation_seed(cfg: Config) -> int:
+    """The sampling seed: ``generate.seed``, else the run's ``train.seed``."""
+    return cfg.generate.seed if cfg.generate.seed is not None else cfg.train.seed
+
+
 def generator_identity(cfg: Config) -> dict[str, Any]:
     g = cfg.generate
     if g.model == "http":
@@ -54,7 +59,7 @@ def generator_identity(cfg: Config) -> dict[str, Any]:
         **who,
         "max_new_tokens": g.max_new_tokens,
         "temperature": g.temperature,
-        "seed": g.seed if g.temperature > 0 else None,
+        "seed": generation_seed(cfg) if g.temperature > 0 else None,
     }
 
 
@@ -138,7 +143,8 @@ def _rewrite(texts: list[str], cfg: Config, progress: bool, generator: Optional[
     failures_path = path.with_name(path.name.replace(".jsonl", ".failures.jsonl"))
     failures: list[dict[str, Any]] = []
     if todo:
-        generator = generator or build_generator(cfg.generate, home_dir(cfg.paths.home) / "models")
+        settings = dataclasses.replace(cfg.generate, seed=generation_seed(cfg))
+        generator = generator or build_generator(settings, home_dir(cfg.paths.home) / "models")
         bar = tqdm(
             total=len(todo), desc=f"rewrite ({cfg.text.rewrite})", unit="item", disable=not progress
         )

@@ -60,10 +60,17 @@ class TuneChain:
     trained: list[dict[str, Any]] = field(default_factory=list)  # a summary per stage trained now
 
 
+def tune_seed(cfg: Config) -> int:
+    """The seed of the LoRA stages: ``tune.seed``, else the run's ``train.seed``."""
+    return cfg.tune.seed if cfg.tune.seed is not None else cfg.train.seed
+
+
 def stage_settings(cfg: Config, stage: str) -> dict[str, Any]:
-    """The tune settings that stage ``stage`` depends on (other stages' settings left out)."""
+    """The tune settings that stage ``stage`` depends on (other stages' settings left out),
+    with the seed it trains with."""
     others = {flat for flat, (name, _) in component_fields(type(cfg.tune)).items() if name != stage}
-    return {k: v for k, v in key_settings(cfg.tune).items() if k not in others}
+    settings = {k: v for k, v in key_settings(cfg.tune).items() if k not in others}
+    return {**settings, "seed": tune_seed(cfg)}
 
 
 def is_encoder(config: Any) -> bool:
@@ -178,14 +185,15 @@ def _setup_stage(
             source, local_files_only=ex.offline, trust_remote_code=ex.trust_remote_code
         )
     )
-    torch.manual_seed(tc.seed)  # a head the checkpoint lacks is initialised at random
+    seed = tune_seed(cfg)
+    torch.manual_seed(seed)  # a head the checkpoint lacks is initialised at random
     lm = _load_lm(source, encoder, ex.offline, ex.trust_remote_code)
     base = lm.base_model
     if previous:
         base = apply_adapters(base, previous, identity, merge=True)
         setattr(lm, lm.base_model_prefix, base)
     targets = target_modules(base, tc.target_modules)
-    torch.manual_seed(tc.seed)
+    torch.manual_seed(seed)
     peft_model = get_peft_model(base, lora_config(tc, targets))
     if tc.gradient_checkpointing:
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -224,6 +232,7 @@ def train_stage(
 ) -> dict[str, Any]:
     """Train one LoRA stage into ``folder`` (resuming from its checkpoint); return a summary."""
     tc = cfg.tune
+    seed = tune_seed(cfg)
     st = _setup_stage(stage, cfg, ds, source, identity, previous)
     history: list[dict[str, float]] = []
     start, seconds = 0, 0.0
@@ -251,11 +260,11 @@ def train_stage(
         total = 0.0
         for micro in range(tc.grad_accum):
             number = step * tc.grad_accum + micro
-            torch.manual_seed(tc.seed * 1_000_003 + number)  # dropout of this micro-batch
-            rng = np.random.default_rng([tc.seed, number])
+            torch.manual_seed(seed * 1_000_003 + number)  # dropout of this micro-batch
+            rng = np.random.default_rng([seed, number])
             batch = [
                 st.examples[i]
-                for i in _batch_indices(len(st.examples), tc.batch_size, number, tc.seed, perms)
+                for i in _batch_indices(len(st.examples), tc.batch_size, number, seed, perms)
             ]
             with autocast:
                 loss = loss_fn(st.tm, batch, rng, st.device, settings) / tc.grad_accum
