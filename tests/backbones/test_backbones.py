@@ -47,3 +47,16 @@ def test_bert4rec_mask_token_is_not_an_item():
     assert model.mask_id == 21
     seq = torch.tensor([[1, 2, 21, 4]])
     assert model(seq).shape == (1, 4, 8)
+
+
+def test_bert4rec_positions_start_at_the_items_scale():
+    """At N(0, 1) the positions drowned the item vectors (std 0.02) in the input LayerNorm."""
+    torch.manual_seed(0)
+    model = BACKBONES["bert4rec"](IDEmbedder(500, 64), ModelConfig(max_len=200))
+    assert abs(float(model.positions.weight.std()) - 0.02) < 0.002
+
+
+def test_sasrec_positions_start_at_the_items_scale():
+    torch.manual_seed(0)
+    model = BACKBONES["sasrec"](IDEmbedder(500, 64), ModelConfig(max_len=200))
+    assert abs(float(model.positions.weight.std()) - 0.02) < 0.002

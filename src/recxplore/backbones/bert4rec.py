@@ -33,6 +33,9 @@ class BERT4Rec(nn.Module):
         self.max_len = max_len
         self.mask_vector = nn.Parameter(torch.randn(hidden) * 0.02)
         self.positions = nn.Embedding(max_len, hidden)
+        # BERT's initializer range, as the items': at N(0, 1) the positions drown the item
+        # vectors (std 0.02) in the input LayerNorm
+        nn.init.normal_(self.positions.weight, std=0.02)
         self.norm_in = nn.LayerNorm(hidden)
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(

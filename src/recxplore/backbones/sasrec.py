@@ -36,6 +36,9 @@ class SASRec(nn.Module):
         self.max_len = max_len
         self.scale = math.sqrt(hidden)
         self.positions = nn.Embedding(max_len, hidden)
+        # the items' scale (0.02 before the sqrt(hidden) factor), not torch's N(0, 1), under
+        # which the positions drowned the items; validation prefers it (docs/evaluation.md)
+        nn.init.normal_(self.positions.weight, std=0.02)
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
             TransformerBlock(hidden, heads, dropout, ffn_hidden=hidden, activation="gelu")
