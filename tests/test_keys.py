@@ -1,6 +1,8 @@
 """Pinned cache keys: a change that moves one fails here, loudly. If a key must move (a setting
 that could never change a result leaves it, or a new one enters), update the pin and say why in
-the commit; ``scripts/remote/rekey.py`` renames finished run folders to their new keys."""
+the commit; ``scripts/remote/rekey.py`` renames finished run folders to their new keys. (A
+backbone whose code changes what it computes bumps its registry ``version``, which enters its
+run keys, so runs of the old code are never reused.)"""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ PINNED = [
     (
         [],
         {
-            "train": "4b9184417267a64ff87e",
+            "train": "5d9c9b585ff4da223066",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
@@ -32,7 +34,7 @@ PINNED = [
     (
         ["adapt.fusion=replace", "adapt.adapter=moe"],
         {
-            "train": "703926410792f8706b44",
+            "train": "20fa5d88d945d8831738",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
@@ -59,7 +61,7 @@ PINNED = [
             "tune.stages=[cpt,sft]",
         ],
         {
-            "train": "9a6e0e06fc55d4c526f9",
+            "train": "746d12d8177a861c5d87",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
@@ -132,3 +134,10 @@ def test_lora_stages_draw_from_the_run_seed_unless_pinned():
     assert pinned[0]["tune-cpt"] == pinned[1]["tune-cpt"]  # one draw shared on purpose
     # tune.seed=0 is what every stage used before seeds followed the run: the same keys
     assert pinned[0]["tune-cpt"] == "6d8c255e2d528d448357"
+
+
+def test_a_backbone_version_enters_only_its_own_run_keys():
+    from recxplore.train.run import run_identity
+
+    assert run_identity(config.load(None, []))["backbone_version"] == 2  # sasrec's positions
+    assert "backbone_version" not in run_identity(config.load(None, ["model.backbone=gru4rec"]))

@@ -29,6 +29,7 @@ class Entry(Generic[T]):
     config: Optional[type] = None  # the component's own settings (a frozen dataclass)
     help: str = ""
     requires: frozenset[str] = field(default_factory=frozenset)  # item inputs it needs
+    version: int = 1  # bumped when the component computes something else for the same settings
 
 
 class Registry(Generic[T]):
@@ -47,10 +48,11 @@ class Registry(Generic[T]):
         config: Optional[type] = None,
         help: str = "",
         requires: tuple[str, ...] = (),
+        version: int = 1,
     ) -> T:
         if name != name.lower() or name in self._entries:
             raise ValueError(f"{self.kind} name {name!r} must be lowercase and unique")
-        self._entries[name] = Entry(name, build, config, help, frozenset(requires))
+        self._entries[name] = Entry(name, build, config, help, frozenset(requires), version)
         return build
 
     def _load(self) -> dict[str, Entry[T]]:

@@ -74,4 +74,5 @@ BACKBONES.register(
     build_bert4rec,
     requires=("heads",),
     help="bidirectional self-attention, masked-item training (Sun et al., 2019)",
+    version=2,  # 2: positions start at N(0, 0.02)
 )

@@ -69,5 +69,9 @@ def build_sasrec(items: ItemEmbedder, m: ModelConfig) -> SASRec:
 
 
 BACKBONES.register(
-    "sasrec", build_sasrec, requires=("heads",), help="causal self-attention (Kang & McAuley, 2018)"
+    "sasrec",
+    build_sasrec,
+    requires=("heads",),
+    help="causal self-attention (Kang & McAuley, 2018)",
+    version=2,  # 2: positions start at N(0, 0.02)
 )

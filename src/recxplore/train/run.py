@@ -80,6 +80,9 @@ def run_identity(cfg: Config) -> dict[str, Any]:
         ident.pop("text")
         ident.pop("extract")
         ident["adapt"] = {"fusion": cfg.adapt.fusion}
+    version = BACKBONES.entry(cfg.model.backbone).version
+    if version != 1:  # a changed backbone never reuses runs of its earlier code
+        ident["backbone_version"] = version
     device = device_type(cfg.train.device)
     if device != "cpu":  # another device sums in another order: other epochs, other results
         ident["device"] = device
@@ -178,7 +181,14 @@ def _train(
     )
     write_json_atomic(folder / "results.json", results)
     (folder / "checkpoint.pt").unlink(missing_ok=True)  # best.pt keeps the selected model
-    art.publish({"dataset_key": dataset_key, "metrics": outcome["metrics"]}, files=RUN_FILES)
+    art.publish(
+        {
+            "dataset_key": dataset_key,
+            "metrics": outcome["metrics"],
+            "backbone_version": BACKBONES.entry(cfg.model.backbone).version,
+        },
+        files=RUN_FILES,
+    )
     return results
 
 
