@@ -14,11 +14,11 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 from recxplore.config import Section, key_settings
 from recxplore.errors import ArtifactError
@@ -30,6 +30,7 @@ except ImportError:  # Windows: no advisory locks; concurrent sweeps then need d
     fcntl = None
 
 MANIFEST = "manifest.json"
+R = TypeVar("R")
 
 
 def home_dir(configured: Optional[str] = None) -> Path:
@@ -181,6 +182,18 @@ class Artifact:
                 raise ArtifactError(f"{self.path / name}: missing from its artifact; {rebuild}")
             return self.path / name
         return verify_file(self.path / name, expected, rebuild)
+
+    def reuse_or_build(
+        self, read: Callable[[], R], build: Callable[[], R], fresh: bool = False
+    ) -> R:
+        """``read()`` this artifact if it is finished (no lock: a read-only home serves it),
+        else ``build()`` it under its lock, unless another process finished it meanwhile."""
+        if self.done and not fresh:
+            return read()
+        with self.lock():
+            if self.done and not fresh:
+                return read()
+            return build()
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
         """Hold an exclusive lock on this artifact (blocking), so that two processes sharing a

@@ -47,8 +47,9 @@ def diagnose(cfg: Config, progress: bool = True) -> dict[str, Any]:
         "pooling": cfg.extract.pooling,
         "stored": feature_health(stored, texts, token_counts(cfg, texts)),
     }
-    wanted = needs(cfg.replace(**{"adapt.fusion": "replace"}))  # what a feature cell would read
-    inputs = item_inputs(cfg.replace(**{"adapt.fusion": "replace"}), ds, dataset_key, progress)
+    feature_cell = cfg.replace(**{"adapt.fusion": "replace"})  # what a feature cell would read
+    wanted = needs(feature_cell)
+    inputs = item_inputs(feature_cell, ds, dataset_key, progress)
     assert inputs.features is not None
     out["adapter_input"] = feature_health(inputs.features[1:], texts)
     if "codes" in wanted and inputs.codes is not None:

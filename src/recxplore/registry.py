@@ -81,9 +81,6 @@ class Registry(Generic[T]):
     def entries(self) -> list[Entry[T]]:
         return [entry for _, entry in sorted(self._load().items())]
 
-    def items(self) -> list[tuple[str, T]]:
-        return [(e.name, e.build) for e in self.entries()]
-
 
 # Every table of swappable components, with the package that fills it.
 DATASETS: Registry[Any] = Registry("dataset family", "recxplore.data.sources")

@@ -56,11 +56,8 @@ def cached_codes(
         "pq-codes",
         stage_key("pq", {"M": subvectors, "K": CODES, "seed": seed}, (features_key,)),
     )
-    if art.done:
-        return read_arrays(art, "codes.safetensors")["codes"]
-    with art.lock():
-        if art.done:
-            return read_arrays(art, "codes.safetensors")["codes"]
+
+    def build() -> np.ndarray:
         codes = opq_codes(features, subvectors, seed)
         folder = art.begin(fresh=True)
         save_file({"codes": codes}, str(folder / "codes.safetensors"))
@@ -73,4 +70,6 @@ def cached_codes(
             },
             files=("codes.safetensors",),
         )
-    return codes
+        return codes
+
+    return art.reuse_or_build(lambda: read_arrays(art, "codes.safetensors")["codes"], build)

@@ -62,11 +62,9 @@ def reduced_features(
     settings = pca_settings(cfg)
     key = stage_key("reduce", settings, (store_key, dataset_key))
     art = Artifact(cache_root, "reduced", key)
-    if art.done:
-        return _cached(art), key
-    with art.lock():
-        if art.done:
-            return _cached(art), key
+
+    def build() -> np.ndarray:
+        assert cfg.pca is not None
         reduced, explained = pca_transform(
             load(), fit_rows(ds, cfg.pca_fit), cfg.pca, cfg.pca_whiten
         )
@@ -82,7 +80,9 @@ def reduced_features(
             },
             files=("features.safetensors",),
         )
-    return reduced, key
+        return reduced
+
+    return art.reuse_or_build(lambda: _cached(art), build), key
 
 
 def _cached(art: Artifact) -> np.ndarray:

@@ -57,9 +57,6 @@ def choice(table: Registry[Any], default: Any, help: str, key: KeyRule = True) -
     return field(default=default, metadata=meta)
 
 
-_opt = option
-
-
 @dataclass(frozen=True, kw_only=True)
 class Section:
     """Base of every section: holds the settings of the components its choice fields name."""
@@ -80,10 +77,12 @@ class Section:
         object.__setattr__(self, "components", filled)
 
     def options(self, name: str) -> Any:
-        """The settings of component ``name`` (its config dataclass)."""
-        if name not in self.components:
-            raise KeyError(f"{type(self).__name__}: no component {name!r} with settings")
-        return self.components[name]
+        """The settings of component ``name`` (its config dataclass; None when it has none)."""
+        if name in self.components:
+            return self.components[name]
+        if any(name in table for table in tables(type(self))):
+            return None
+        raise KeyError(f"{type(self).__name__}: no component {name!r}")
 
 
 def own_fields(cls: type) -> list[dataclasses.Field[Any]]:

@@ -40,11 +40,8 @@ def prepare(cfg: DataConfig, home: Path, fresh: bool = False) -> tuple[Dataset, 
         {"settings": settings, "version": DATA_VERSION, "files": _source_signature(files)},
     )
     art = Artifact(home / "cache", "dataset", key)
-    if art.done and not fresh:
-        return _cached(art, cfg.name), art
-    with art.lock():  # two processes on an empty cache: one builds, the other waits and reads
-        if art.done and not fresh:
-            return _cached(art, cfg.name), art
+
+    def build() -> Dataset:
         raw = load_raw(cfg.name, data_dir, cfg.source_file)
         log.info("preprocessing %s (%d raw interactions)", cfg.name, len(raw.users))
         ds = preprocess(raw, cfg, cfg.name)
@@ -66,7 +63,10 @@ def prepare(cfg: DataConfig, home: Path, fresh: bool = False) -> tuple[Dataset, 
             },
             files=DATASET_FILES,
         )
-    return ds, art
+        return ds
+
+    # two processes on an empty cache: one builds, the other waits and reads
+    return art.reuse_or_build(lambda: _cached(art, cfg.name), build, fresh), art
 
 
 def _cached(art: Artifact, name: str) -> Dataset:

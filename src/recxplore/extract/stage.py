@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from recxplore.cache import Artifact, home_dir, sha256_file, stage_key
-from recxplore.config import Config
+from recxplore.config import STATIC_EXTRACTORS, Config
 from recxplore.data.dataset import Dataset
 from recxplore.errors import RecxploreError
 from recxplore.extract.encode import encode, tokenize
@@ -28,7 +28,6 @@ from recxplore.extract.static import tfidf_svd
 from recxplore.extract.store import shard_path, shard_ranges, write_shard
 from recxplore.llm import models
 from recxplore.llm.lora import apply_adapters
-from recxplore.registry import POOLINGS
 from recxplore.runtime import resolve_device
 from recxplore.text.items import item_texts, text_settings
 from recxplore.text.rewrite import final_texts, text_identity
@@ -115,10 +114,7 @@ def store_key(cfg: Config, dataset_key: str, identity: dict[str, Any]) -> str:
 
 def prompt_template(cfg: Config) -> str:
     """The wrapper the pooling puts around each text (``{text}`` alone when it has none)."""
-    pooling = cfg.extract.pooling
-    if POOLINGS.entry(pooling).config is None:
-        return "{text}"
-    return str(getattr(cfg.extract.options(pooling), "template", "{text}"))
+    return str(getattr(cfg.extract.options(cfg.extract.pooling), "template", "{text}"))
 
 
 def extract_features(
@@ -136,20 +132,22 @@ def extract_features(
     ex = cfg.extract
     settings = text_settings(cfg.text, ds.name)
     _check_texts(ds, item_texts(ds, cfg.text), settings["attributes"])
-    static = ex.model in models.STATIC_ALIASES
+    static = ex.model in STATIC_EXTRACTORS
     identity = {"static": ex.model} if static else models.resolve(ex.model, home / "models")[1]
     key_identity = {**identity, "adapters": list(adapter_keys)} if adapter_keys else identity
     art = Artifact(home / "cache", "embeddings", store_key(cfg, dataset_key, key_identity))
     rows = ds.n_items + 1
-    if art.done and not fresh:
+
+    def cached() -> StoreSummary:
         return StoreSummary(art.path, rows, art.manifest()["dim"], 0.0, None, cached=True)
+
+    def build() -> StoreSummary:
+        return _build(art, cfg, ds, adapters, identity, key_identity, rank, world, progress, fresh)
+
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if world > 1:  # the ranks of one job share the partial folder by shard, by design
-        return _build(art, cfg, ds, adapters, identity, key_identity, rank, world, progress, fresh)
-    with art.lock():  # separate processes: one builds, the others wait and reuse it
-        if art.done and not fresh:
-            return StoreSummary(art.path, rows, art.manifest()["dim"], 0.0, None, cached=True)
-        return _build(art, cfg, ds, adapters, identity, key_identity, rank, world, progress, fresh)
+        return cached() if art.done and not fresh else build()
+    return art.reuse_or_build(cached, build, fresh)  # separate processes: one builds
 
 
 def _build(
@@ -175,7 +173,7 @@ def _build(
     started = time.perf_counter()
     texts = final_texts(ds, cfg, progress) if todo else []  # rewriting only when embedding
     done_items, embed_seconds = 0, 0.0
-    if todo and ex.model in models.STATIC_ALIASES:
+    if todo and ex.model in STATIC_EXTRACTORS:
         done_items = _embed_static(cfg, texts, folder, ranges, todo)
         embed_seconds = time.perf_counter() - started
     elif todo:

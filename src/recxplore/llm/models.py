@@ -69,7 +69,6 @@ def _minilm(models_dir: Path) -> Path:
 ALIASES: Registry[Callable[[Path], Path]] = Registry("extractor alias", __name__)
 ALIASES.register("smollm2-135m", _smollm2)
 ALIASES.register("minilm-l6", _minilm)
-STATIC_ALIASES = STATIC_EXTRACTORS  # extractors that are not transformers models
 
 
 def convert_gguf(gguf: Path, target: Path) -> Path:
@@ -168,7 +167,7 @@ def load(
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         model = AutoModel.from_pretrained(source, dtype=DTYPES[dtype], **kwargs)
     except OSError as err:
-        known = ", ".join(list(ALIASES) + list(STATIC_ALIASES))
+        known = ", ".join(list(ALIASES) + list(STATIC_EXTRACTORS))
         hint = (
             "it is not in the local Hugging Face cache and extract.offline=true forbids downloading"
             if offline

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -202,9 +203,10 @@ def _train_epoch(run: _Run, cfg: Config, epoch: int, progress: bool) -> float:
         extra = model.items.extra_loss(t, table)
         if extra is not None:
             loss = loss + extra
-        if not torch.isfinite(loss):
+        value = loss.item()  # the one host sync a step
+        if not math.isfinite(value):
             raise TrainingError(
-                f"the training loss became {loss.item()} at epoch {epoch}, batch {steps + 1}; "
+                f"the training loss became {value} at epoch {epoch}, batch {steps + 1}; "
                 f"lower train.lr or set train.grad_clip (the checkpoint of the last finished "
                 f"epoch is kept, so the same command with new settings starts again)"
             )
@@ -213,7 +215,7 @@ def _train_epoch(run: _Run, cfg: Config, epoch: int, progress: bool) -> float:
         if tc.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         run.opt.step()
-        total += loss.item()
+        total += value
         steps += 1
         bar.set_postfix(loss=f"{total / steps:.4f}")
     return total / max(steps, 1)

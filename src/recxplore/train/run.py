@@ -54,13 +54,16 @@ def build_item_embedder(cfg: Config, n_items: int, inputs: ItemInputs) -> ItemEm
     adapt = cfg.adapt
 
     def make_adapter(d_in: int) -> torch.nn.Module:
-        settings = adapt.options(adapt.adapter) if ADAPTERS.entry(adapt.adapter).config else None
-        return ADAPTERS[adapt.adapter](d_in, cfg.model.hidden, settings, inputs)
+        build = ADAPTERS[adapt.adapter]
+        return build(d_in, cfg.model.hidden, adapt.options(adapt.adapter), inputs)
 
-    fusion = FUSIONS.entry(adapt.fusion)
-    settings = adapt.options(adapt.fusion) if fusion.config else None
-    return fusion.build(
-        n_items, cfg.model.hidden, inputs, make_adapter, adapt.adapter_dropout, settings
+    return FUSIONS[adapt.fusion](
+        n_items,
+        cfg.model.hidden,
+        inputs,
+        make_adapter,
+        adapt.adapter_dropout,
+        adapt.options(adapt.fusion),
     )
 
 
@@ -121,11 +124,8 @@ def train_run(
     each epoch. It only finishes runs: one with no checkpoint is an error, not a fresh start
     under a key that names another device."""
     art = run_artifact(cfg, dataset_key, inputs)
-    if art.done and not fresh:  # read without a lock: a read-only home serves finished runs
-        return finished_results(art)
-    with art.lock():  # a parallel sweep needing the same run waits, then reuses it
-        if art.done and not fresh:
-            return finished_results(art)
+
+    def build() -> Results:
         if finish_on is not None and (fresh or not (art.partial / "checkpoint.pt").is_file()):
             raise ConfigError(
                 [
@@ -135,6 +135,9 @@ def train_run(
                 ]
             )
         return _train(cfg, ds, inputs, art, dataset_key, fresh, progress, finish_on)
+
+    # a parallel sweep needing the same run waits, then reuses it
+    return art.reuse_or_build(lambda: finished_results(art), build, fresh)
 
 
 def _train(
