@@ -17,13 +17,23 @@ from recxplore.train.run import run_identity
 from recxplore.tune.stage import stage_settings
 
 DATASET = "d" * 20
+
+
+@pytest.fixture(autouse=True)
+def cpu_without_bfloat16(monkeypatch):
+    """Keys as computed on a CPU without native bfloat16, whatever CPU runs the tests."""
+    import recxplore.runtime as runtime
+
+    monkeypatch.setattr(runtime, "fast_bfloat16", lambda kind: kind == "cuda")
+
+
 MODEL = {"model_type": "llama", "sha": "m" * 20}
 
 PINNED = [
     (
         [],
         {
-            "train": "5d9c9b585ff4da223066",
+            "train": "fe9424d441d6ecaee10d",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
@@ -34,7 +44,7 @@ PINNED = [
     (
         ["adapt.fusion=replace", "adapt.adapter=moe"],
         {
-            "train": "20fa5d88d945d8831738",
+            "train": "d422014686160601cbc6",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
@@ -45,7 +55,7 @@ PINNED = [
     (
         ["adapt.fusion=concat", "adapt.adapter=pq", "model.backbone=gru4rec", "train.loss=bce"],
         {
-            "train": "d5998dbbd4c9891eae05",
+            "train": "adc35c6a84120facdcf1",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
@@ -61,7 +71,7 @@ PINNED = [
             "tune.stages=[cpt,sft]",
         ],
         {
-            "train": "746d12d8177a861c5d87",
+            "train": "c5e22959fe825346c1d5",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
@@ -141,3 +151,16 @@ def test_a_backbone_version_enters_only_its_own_run_keys():
 
     assert run_identity(config.load(None, []))["backbone_version"] == 2  # sasrec's positions
     assert "backbone_version" not in run_identity(config.load(None, ["model.backbone=gru4rec"]))
+
+
+def test_precision_enters_run_keys_as_it_runs():
+    import recxplore.runtime as runtime
+
+    auto = run_identity(config.load(None, []))
+    assert "precision" not in auto  # float32 on this (patched) CPU: as train.precision=float32
+    assert auto == run_identity(config.load(None, ["train.precision=float32"]))
+    forced = run_identity(config.load(None, ["train.precision=bfloat16"]))
+    assert forced["precision"] == "bfloat16"
+    assert run_identity(config.load(None, ["train.device=cuda"]))["precision"] == "bfloat16"
+    runtime.fast_bfloat16 = lambda kind: True  # a CPU with AVX512-BF16 (undone by the fixture)
+    assert run_identity(config.load(None, [])) == forced

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 from pathlib import Path
@@ -42,6 +43,35 @@ def set_threads(threads: int) -> None:
     """Use ``threads`` CPU threads (0: leave torch's default)."""
     if threads:
         torch.set_num_threads(threads)
+
+
+@functools.cache
+def fast_bfloat16(device_type: str) -> bool:
+    """Whether ``device_type`` computes in bfloat16 natively: every CUDA device is taken to
+    (pre-Ampere GPUs emulate it; set ``train.precision=float32`` there), a CPU when it has
+    AVX512-BF16 or AMX (read from /proc/cpuinfo; elsewhere taken not to)."""
+    if device_type == "cuda":
+        return True
+    if device_type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device_type: str) -> str:
+    """``train.precision`` as run: ``auto`` is bfloat16 where the device has it natively."""
+    if precision == "auto":
+        return "bfloat16" if fast_bfloat16(device_type) else "float32"
+    return precision
+
+
+def autocast(device: torch.device, precision: str) -> Any:
+    """The autocast context of a resolved precision on ``device`` (a no-op for float32)."""
+    assert precision in ("float32", "bfloat16"), f"resolve {precision!r} first"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
 
 
 def save_atomic(obj: Any, path: Path) -> None:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from recxplore.adapt.inputs import ItemInputs
+from recxplore.dropout import Dropout
 
 
 class ItemEmbedder(nn.Module):
@@ -77,7 +78,7 @@ class FeatureEmbedder(ItemEmbedder):
             initial = adapter(self.features)[1:].std().clamp(min=1e-8)
             adapter.train(was_training)
         self.register_buffer("gain", INIT_STD / initial)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     @classmethod
     def build(

@@ -10,11 +10,13 @@ from torch import nn
 from recxplore.adapt.item_embedder import ItemEmbedder
 from recxplore.backbones.transformer import TransformerBlock, attention_mask
 from recxplore.config import ModelConfig
+from recxplore.dropout import Dropout
 from recxplore.registry import BACKBONES
 
 
 class BERT4Rec(nn.Module):
     objective = "masked"
+    padding_invariant = True  # padding keys are masked: evaluation may pad less
 
     def __init__(
         self,
@@ -25,6 +27,7 @@ class BERT4Rec(nn.Module):
         heads: int,
         dropout: float,
         max_len: int,
+        attention_dropout: float | None = None,
     ):
         super().__init__()
         assert items.dim == hidden, "the item embedder must output the backbone's hidden size"
@@ -37,9 +40,16 @@ class BERT4Rec(nn.Module):
         # vectors (std 0.02) in the input LayerNorm
         nn.init.normal_(self.positions.weight, std=0.02)
         self.norm_in = nn.LayerNorm(hidden)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.blocks = nn.ModuleList(
-            TransformerBlock(hidden, heads, dropout, ffn_hidden=4 * hidden, activation="gelu")
+            TransformerBlock(
+                hidden,
+                heads,
+                dropout,
+                ffn_hidden=4 * hidden,
+                activation="gelu",
+                attention_dropout=attention_dropout,
+            )
             for _ in range(layers)
         )
         self.norm = nn.LayerNorm(hidden)
@@ -65,7 +75,13 @@ class BERT4Rec(nn.Module):
 
 def build_bert4rec(items: ItemEmbedder, m: ModelConfig) -> BERT4Rec:
     return BERT4Rec(
-        items, hidden=m.hidden, layers=m.layers, heads=m.heads, dropout=m.dropout, max_len=m.max_len
+        items,
+        hidden=m.hidden,
+        layers=m.layers,
+        heads=m.heads,
+        dropout=m.dropout,
+        max_len=m.max_len,
+        attention_dropout=m.attention_dropout,
     )
 
 

@@ -10,11 +10,13 @@ from torch import nn
 
 from recxplore.adapt.item_embedder import ItemEmbedder
 from recxplore.config import ModelConfig
+from recxplore.dropout import Dropout
 from recxplore.registry import BACKBONES
 
 
 class GRU4Rec(nn.Module):
     objective = "causal"
+    padding_invariant = False  # its state runs over the left padding
 
     def __init__(
         self, items: ItemEmbedder, *, hidden: int, layers: int, dropout: float, max_len: int
@@ -23,7 +25,7 @@ class GRU4Rec(nn.Module):
         assert items.dim == hidden, "the item embedder must output the backbone's hidden size"
         self.items = items
         self.max_len = max_len
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.gru = nn.GRU(
             hidden,
             hidden,

@@ -14,11 +14,13 @@ from torch import nn
 from recxplore.adapt.item_embedder import ItemEmbedder
 from recxplore.backbones.transformer import TransformerBlock, attention_mask
 from recxplore.config import ModelConfig
+from recxplore.dropout import Dropout
 from recxplore.registry import BACKBONES
 
 
 class SASRec(nn.Module):
     objective = "causal"
+    padding_invariant = True  # padding keys are masked: evaluation may pad less
 
     def __init__(
         self,
@@ -29,6 +31,7 @@ class SASRec(nn.Module):
         heads: int,
         dropout: float,
         max_len: int,
+        attention_dropout: float | None = None,
     ):
         super().__init__()
         assert items.dim == hidden, "the item embedder must output the backbone's hidden size"
@@ -39,9 +42,16 @@ class SASRec(nn.Module):
         # the items' scale (0.02 before the sqrt(hidden) factor), not torch's N(0, 1), under
         # which the positions drowned the items; validation prefers it (docs/evaluation.md)
         nn.init.normal_(self.positions.weight, std=0.02)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.blocks = nn.ModuleList(
-            TransformerBlock(hidden, heads, dropout, ffn_hidden=hidden, activation="gelu")
+            TransformerBlock(
+                hidden,
+                heads,
+                dropout,
+                ffn_hidden=hidden,
+                activation="gelu",
+                attention_dropout=attention_dropout,
+            )
             for _ in range(layers)
         )
         self.norm = nn.LayerNorm(hidden)
@@ -64,7 +74,13 @@ class SASRec(nn.Module):
 
 def build_sasrec(items: ItemEmbedder, m: ModelConfig) -> SASRec:
     return SASRec(
-        items, hidden=m.hidden, layers=m.layers, heads=m.heads, dropout=m.dropout, max_len=m.max_len
+        items,
+        hidden=m.hidden,
+        layers=m.layers,
+        heads=m.heads,
+        dropout=m.dropout,
+        max_len=m.max_len,
+        attention_dropout=m.attention_dropout,
     )
 
 

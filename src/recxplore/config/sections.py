@@ -314,6 +314,14 @@ class ModelConfig(Section):
     dropout: float = _opt(
         0.2, "dropout probability in the backbone and on item vectors", ge=0.0, lt=1.0
     )
+    attention_dropout: Optional[float] = _opt(
+        None,
+        "sasrec, bert4rec: dropout on the attention weights (null: model.dropout); 0 lets CPU "
+        "attention use its fused kernel",
+        key=lambda m: m.attention_dropout is not None,
+        ge=0.0,
+        lt=1.0,
+    )
     max_len: int = _opt(50, "most recent items the model sees per sequence", ge=2)
     mask_prob: float = _opt(0.2, "bert4rec: share of positions masked in training", gt=0.0, lt=1.0)
 
@@ -345,6 +353,25 @@ class TrainConfig(Section):
     batch_size: int = _opt(128, "sequences (windows of up to model.max_len targets) per step", ge=1)
     epochs: int = _opt(200, "maximum training epochs", ge=1)
     patience: int = _opt(20, "stop after this many epochs without a better validation metric", ge=1)
+    min_delta: float = _opt(
+        0.0,
+        "an epoch counts as better only if it beats the best validation metric by this much",
+        key=lambda t: t.min_delta != 0.0,
+        ge=0.0,
+    )
+    batching: Literal["random", "bucketed"] = _opt(
+        "bucketed",
+        "random: shuffled windows; bucketed: shuffled batches of windows of similar length, "
+        "so a batch pads less",
+        key=lambda t: t.batching != "random",
+    )
+    precision: Literal["auto", "float32", "bfloat16"] = _opt(
+        "auto",
+        "compute precision of the backbone and loss: bfloat16 autocast, or auto (bfloat16 on "
+        "GPUs and CPUs with AVX512-BF16 or AMX, else float32); scores stay float32; run keys "
+        "name bfloat16",
+        key=False,  # the run identity holds the resolved precision
+    )
     select_metric: str = _opt(
         "NDCG@10", "validation metric (full ranking) used for model selection and early stopping"
     )

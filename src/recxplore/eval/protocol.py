@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from recxplore.data.split import EvalSet
+from recxplore.runtime import autocast
 
 
 def left_pad(seqs: list[np.ndarray], max_len: int) -> np.ndarray:
@@ -62,26 +63,37 @@ def rank_users(
     batch_size: int,
     mask_history: bool,
     device: torch.device,
+    precision: str = "float32",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Full and sampled ranks (1-based) of every user's target."""
+    """Full and sampled ranks (1-based) of every user's target. The model runs in
+    ``precision``; scores are float32, so bfloat16 rounding makes no ties."""
     was_training = model.training
     model.eval()
-    table = model.items.all_items()  # (n_items + 1, D), computed once per evaluation
+    with autocast(device, precision):
+        table = model.items.all_items().float()  # (n_items + 1, D), once per evaluation
+    # A model whose outputs ignore left padding (attention masks it) sees users sorted by
+    # history length, each batch padded to one more than its longest history (BERT4Rec drops
+    # the first column for its [MASK]); ranks go back to the users' order at the end.
+    trim = getattr(model, "padding_invariant", False)
+    order = np.argsort(
+        [min(len(s), max_len) for s in data.inputs] if trim else np.zeros(len(data)), kind="stable"
+    )
     full, sampled = [], []
     for start in range(0, len(data), batch_size):
-        stop = min(start + batch_size, len(data))
-        seqs = torch.from_numpy(left_pad(data.inputs[start:stop], max_len)).to(device)
-        targets = torch.from_numpy(data.targets[start:stop]).to(device)
-        negs = torch.from_numpy(negatives[start:stop]).to(device)
-        scores = model.user_vectors(seqs) @ table.T  # (B, n_items + 1)
+        rows = order[start : start + batch_size]
+        inputs = [data.inputs[i] for i in rows]
+        width = min(max_len, max(len(x) for x in inputs) + 1) if trim else max_len
+        seqs = torch.from_numpy(left_pad(inputs, width)).to(device)
+        targets = torch.from_numpy(data.targets[rows]).to(device)
+        negs = torch.from_numpy(negatives[rows]).to(device)
+        with autocast(device, precision):
+            users = model.user_vectors(seqs).float()
+        scores = users @ table.T  # (B, n_items + 1)
         scores[:, 0] = float("-inf")
         sampled.append(ranks_from_scores(scores, targets, negs))
         if mask_history:
             history = torch.from_numpy(
-                left_pad(
-                    data.inputs[start:stop],
-                    max((len(s) for s in data.inputs[start:stop]), default=1),
-                )
+                left_pad(inputs, max((len(x) for x in inputs), default=1))
             ).to(device)
             keep = scores.gather(1, targets[:, None])
             scores.scatter_(1, history, float("-inf"))
@@ -89,4 +101,6 @@ def rank_users(
             scores.scatter_(1, targets[:, None], keep)
         full.append(ranks_from_scores(scores, targets))
     model.train(was_training)
-    return torch.cat(full).cpu().numpy(), torch.cat(sampled).cpu().numpy()
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))
+    return torch.cat(full).cpu().numpy()[back], torch.cat(sampled).cpu().numpy()[back]

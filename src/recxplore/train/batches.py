@@ -11,6 +11,35 @@ import numpy as np
 
 from recxplore.eval.protocol import left_pad
 
+BUCKET_POOL = 64  # batches' worth of shuffled windows sorted by length at a time
+
+
+def epoch_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, bucketed: bool
+) -> list[np.ndarray]:
+    """One epoch's batches of window indices.
+
+    Random: ``batch_size`` shuffled windows a batch. Bucketed: pools of shuffled windows are
+    sorted by length and cut into batches of about ``batch_size`` x the mean window length
+    padded positions (more short windows, fewer long ones), then the batches are shuffled; an
+    epoch has about as many steps and targets a step as random batching, with far less padding.
+    """
+    order = rng.permutation(len(lengths))
+    if not bucketed:
+        return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    budget = batch_size * float(lengths.mean())
+    batches: list[np.ndarray] = []
+    pool = BUCKET_POOL * batch_size
+    for s in range(0, len(order), pool):
+        chunk = order[s : s + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        start = 0
+        for i in range(1, len(chunk) + 1):  # ascending: the newest window is the longest
+            if i == len(chunk) or (i > start and (i + 1 - start) * lengths[chunk[i]] > budget):
+                batches.append(chunk[start:i])
+                start = i
+    return [batches[i] for i in rng.permutation(len(batches))]
+
 
 def causal_windows(seqs: list[np.ndarray], max_len: int) -> list[np.ndarray]:
     """Windows of max_len + 1 items: inputs are window[:-1], targets window[1:]."""

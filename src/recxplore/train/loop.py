@@ -31,13 +31,21 @@ from recxplore.eval.negatives import sample_negatives
 from recxplore.eval.protocol import rank_users
 from recxplore.registry import LOSSES
 from recxplore.runtime import (
+    autocast,
     device_type,
     load_checkpoint,
     resolve_device,
+    resolve_precision,
     save_atomic,
     set_threads,
 )
-from recxplore.train.batches import causal_batch, causal_windows, masked_batch, masked_windows
+from recxplore.train.batches import (
+    causal_batch,
+    causal_windows,
+    epoch_batches,
+    masked_batch,
+    masked_windows,
+)
 from recxplore.train.losses import DEFAULT_NEGATIVES
 from recxplore.train.results import Outcome
 
@@ -69,6 +77,7 @@ def evaluate(
         batch_size=cfg.eval.batch_size,
         mask_history=cfg.eval.mask_history,
         device=device,
+        precision=resolve_precision(cfg.train.precision, device.type),
     )
     return (
         {"full": summarise(full, cfg.eval.ks), "sampled": summarise(sampled, cfg.eval.ks)},
@@ -115,10 +124,12 @@ class _Run:
     valid: Evaluation
     test: Evaluation
     windows: list[Any]
+    lengths: np.ndarray  # targets per window
     causal: bool
     loss_fn: Any
     negatives: int
     device: torch.device
+    precision: str  # resolved: float32 or bfloat16
 
 
 def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.device) -> _Run:
@@ -142,10 +153,12 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
         valid,
         test,
         windows,
+        np.array([len(w) for w in windows]),
         causal,
         LOSSES[tc.loss],
         tc.num_negatives or DEFAULT_NEGATIVES[tc.loss],
         device,
+        resolve_precision(tc.precision, device.type),
     )
 
 
@@ -177,32 +190,27 @@ def _train_epoch(run: _Run, cfg: Config, epoch: int, progress: bool) -> float:
     torch.manual_seed(seed)
     gen = torch.Generator(device=run.device).manual_seed(seed)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(run.windows))
+    batches = epoch_batches(run.lengths, tc.batch_size, rng, tc.batching == "bucketed")
     model.train()
     total, steps = 0.0, 0
-    bar = tqdm(
-        range(0, len(order), tc.batch_size),
-        desc=f"epoch {epoch}",
-        leave=False,
-        disable=not progress,
-        unit="batch",
-    )
-    for start in bar:
-        chunk = [run.windows[i] for i in order[start : start + tc.batch_size]]
+    bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
+    for batch in bar:
+        chunk = [run.windows[i] for i in batch]
         if run.causal:
             arrays = causal_batch(chunk)
         else:
             arrays = masked_batch(chunk, model.mask_id, mc.mask_prob, rng)  # type: ignore[arg-type]
         inputs = torch.from_numpy(arrays[0]).to(run.device)
         targets = torch.from_numpy(arrays[1]).to(run.device)
-        hidden = model(inputs)  # (B, L, D)
-        where = targets > 0
-        h, t = hidden[where], targets[where]  # (N, D), (N,)
-        table = model.items.all_items()  # (n_items + 1, D)
-        loss = run.loss_fn(h, t, table, gen, run.negatives)
-        extra = model.items.extra_loss(t, table)
-        if extra is not None:
-            loss = loss + extra
+        with autocast(run.device, run.precision):
+            hidden = model(inputs)  # (B, L, D)
+            where = targets > 0
+            h, t = hidden[where], targets[where]  # (N, D), (N,)
+            table = model.items.all_items()  # (n_items + 1, D)
+            loss = run.loss_fn(h, t, table, gen, run.negatives)
+            extra = model.items.extra_loss(t, table)
+            if extra is not None:
+                loss = loss + extra
         value = loss.item()  # the one host sync a step
         if not math.isfinite(value):
             raise TrainingError(
@@ -254,7 +262,7 @@ def fit(
             **{f"valid_sampled_{m}": v for m, v in metrics["sampled"].items()},
         }
         state.history.append(row)
-        if score > state.best:
+        if score > state.best + tc.min_delta:
             state.best, state.best_epoch, state.bad = score, epoch, 0
             state.seconds_to_best = state.seconds
             save_atomic(model.state_dict(), best_path)

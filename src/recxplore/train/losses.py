@@ -21,37 +21,44 @@ class _ChunkedSoftmaxCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, h, table, targets, chunk):  # h: (N, D), table: (n + 1, D), targets: (N,)
+    def forward(ctx, h, table, targets, chunk, dtype):
+        # h: (N, D), table: (n + 1, D), targets: (N,); the matmuls run in ``dtype``, the
+        # softmax in float32
         n = h.shape[0]
         lse = torch.empty(n, dtype=torch.float32, device=h.device)
         pos = torch.empty(n, dtype=torch.float32, device=h.device)
+        hd, td = h.to(dtype), table.to(dtype)
         for s in range(0, n, chunk):
-            logits = (h[s : s + chunk] @ table.T).float()  # (C, n + 1)
+            logits = (hd[s : s + chunk] @ td.T).float()  # (C, n + 1)
             logits[:, 0] = float("-inf")  # padding is never a class
             lse[s : s + chunk] = torch.logsumexp(logits, 1)
             pos[s : s + chunk] = logits.gather(1, targets[s : s + chunk, None])[:, 0]
         ctx.save_for_backward(h, table, targets, lse)
-        ctx.chunk = chunk
+        ctx.chunk, ctx.dtype = chunk, dtype
         return (lse - pos).mean()
 
     @staticmethod
     def backward(ctx, grad):
         h, table, targets, lse = ctx.saved_tensors
-        n, chunk = h.shape[0], ctx.chunk
+        n, chunk, dtype = h.shape[0], ctx.chunk, ctx.dtype
+        hd, td = h.to(dtype), table.to(dtype)
         grad_h = torch.empty_like(h)
-        grad_table = torch.zeros_like(table)
+        grad_table = torch.zeros_like(table)  # summed over chunks in float32
         scale = grad / n
         for s in range(0, n, chunk):
-            hc = h[s : s + chunk]
-            logits = (hc @ table.T).float()
+            hc = hd[s : s + chunk]
+            logits = (hc @ td.T).float()
             logits[:, 0] = float("-inf")
             probs = torch.exp_(logits.sub_(lse[s : s + chunk, None]))  # softmax, in place
             rows = torch.arange(len(hc), device=h.device)
             probs[rows, targets[s : s + chunk]] -= 1.0
-            probs.mul_(scale).to(h.dtype)
-            grad_h[s : s + chunk] = probs @ table
-            grad_table.addmm_(probs.T, hc)
-        return grad_h, grad_table, None, None
+            probs = probs.mul_(scale).to(dtype)
+            grad_h[s : s + chunk] = probs @ td
+            if dtype == grad_table.dtype:
+                grad_table.addmm_(probs.T, hc)
+            else:
+                grad_table.add_(probs.T @ hc)
+        return grad_h, grad_table, None, None, None
 
 
 def cross_entropy(
@@ -63,7 +70,12 @@ def cross_entropy(
 ) -> torch.Tensor:
     """Softmax over the whole catalogue (Klenitskiy & Vasilev, 2023)."""
     chunk = max(64, (1 << 19) // table.shape[0])  # about 2 MB of fp32 logits: stays in cache
-    return _ChunkedSoftmaxCrossEntropy.apply(h, table, targets, chunk)
+    kind = h.device.type
+    # under bfloat16 autocast its matmuls run in bfloat16 too (the Function runs them itself)
+    low = torch.is_autocast_enabled(kind) and torch.get_autocast_dtype(kind) == torch.bfloat16
+    dtype = torch.bfloat16 if low else h.dtype
+    with torch.autocast(kind, enabled=False):
+        return _ChunkedSoftmaxCrossEntropy.apply(h.float(), table.float(), targets, chunk, dtype)
 
 
 def _uniform_excluding(

@@ -27,7 +27,7 @@ from recxplore.config import SECTIONS, Config, key_settings
 from recxplore.data.dataset import Dataset
 from recxplore.errors import ArtifactError, ConfigError
 from recxplore.registry import ADAPTERS, BACKBONES, FUSIONS
-from recxplore.runtime import device_type, resolve_device
+from recxplore.runtime import device_type, resolve_device, resolve_precision
 from recxplore.train.loop import fit
 from recxplore.train.results import Results
 
@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 # Sections that reach a run only through the keys of its inputs (the feature store's key).
 UPSTREAM_ONLY = ("tune", "generate")
+
+# The training code's version: runs of an earlier one are never reused.
+# 2: dropout masks drawn as uniform >= p (recxplore.dropout), not with bernoulli_.
+TRAINER_VERSION = 2
 
 
 def uses_features(cfg: Config) -> bool:
@@ -86,9 +90,12 @@ def run_identity(cfg: Config) -> dict[str, Any]:
     version = BACKBONES.entry(cfg.model.backbone).version
     if version != 1:  # a changed backbone never reuses runs of its earlier code
         ident["backbone_version"] = version
+    ident["trainer_version"] = TRAINER_VERSION
     device = device_type(cfg.train.device)
     if device != "cpu":  # another device sums in another order: other epochs, other results
         ident["device"] = device
+    if resolve_precision(cfg.train.precision, device) != "float32":
+        ident["precision"] = "bfloat16"
     return ident
 
 
@@ -189,6 +196,7 @@ def _train(
             "dataset_key": dataset_key,
             "metrics": outcome["metrics"],
             "backbone_version": BACKBONES.entry(cfg.model.backbone).version,
+            "trainer_version": TRAINER_VERSION,
         },
         files=RUN_FILES,
     )
