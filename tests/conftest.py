@@ -75,6 +75,11 @@ def tiny_cfg(tiny_dir, home) -> config.Config:
             "train.epochs=2",
             "train.batch_size=8",
             "eval.sampled_negatives=10",
+            # float32 whatever the CPU: tests behave alike on every machine (bfloat16 has its
+            # own tests)
+            "train.precision=float32",
+            "tune.dtype=float32",
+            "extract.dtype=float32",
             f"paths.home={home}",
         ],
     )

@@ -44,7 +44,7 @@ PINNED = [
     (
         ["adapt.fusion=replace", "adapt.adapter=moe"],
         {
-            "train": "d422014686160601cbc6",
+            "train": "a543e1274c5c9d86f535",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
@@ -55,7 +55,7 @@ PINNED = [
     (
         ["adapt.fusion=concat", "adapt.adapter=pq", "model.backbone=gru4rec", "train.loss=bce"],
         {
-            "train": "adc35c6a84120facdcf1",
+            "train": "0f737d90f3f0f7f4b0a5",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
@@ -71,7 +71,7 @@ PINNED = [
             "tune.stages=[cpt,sft]",
         ],
         {
-            "train": "c5e22959fe825346c1d5",
+            "train": "6c24dd7b64da63c84dbf",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",

@@ -19,8 +19,11 @@ from typing import Any, Optional, Union
 
 from recxplore.registry import Registry
 
-# In the cache key: always (True), never (False), or when the predicate on the section holds.
-KeyRule = Union[bool, Callable[[Any], bool]]
+# In the cache key: always (True), never (False), when the predicate on the section holds, or
+# RESOLVED: the stage that reads it puts the value it resolved to (``auto`` -> ``bfloat16``) in
+# its key itself; such a setting changes results, so it is not neutral.
+RESOLVED = "resolved"
+KeyRule = Union[bool, str, Callable[[Any], bool]]
 
 
 def option(
@@ -125,6 +128,8 @@ def key_settings(section: Section) -> dict[str, Any]:
 
 def _in_key(f: dataclasses.Field[Any], owner: Any) -> bool:
     rule = f.metadata.get("key", True)
+    if rule == RESOLVED:
+        return False
     return bool(rule(owner)) if callable(rule) else bool(rule)
 
 

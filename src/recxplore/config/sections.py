@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
 from recxplore import registry
-from recxplore.config.fields import Section, choice, device_problem, option
+from recxplore.config.fields import RESOLVED, Section, choice, device_problem, option
 from recxplore.errors import ConfigError
 
 _opt = option
@@ -177,8 +177,11 @@ class TuneConfig(Section):
     )
     warmup_steps: int = _opt(5, "linear warm-up steps", ge=0)
     max_tokens: int = _opt(128, "longest training sequence in tokens (longer ones are cut)", ge=8)
-    dtype: Literal["float32", "bfloat16"] = _opt(
-        "float32", "compute precision: bfloat16 autocast where the hardware has it"
+    dtype: Literal["auto", "float32", "bfloat16"] = _opt(
+        "auto",
+        "compute precision: bfloat16 autocast, or auto (bfloat16 on GPUs and CPUs with "
+        "AVX512-BF16 or AMX, else float32)",
+        key=RESOLVED,  # each stage's key holds the precision it resolves to
     )
     gradient_checkpointing: bool = _opt(
         False, "recompute activations in the backward pass (less memory, ~30% slower)", key=False
@@ -242,8 +245,11 @@ class ExtractConfig(Section):
         "hidden layer pooled: -1 = the last (after the final norm), k = the "
         "output of block k (1-based), 0 = the input embeddings",
     )
-    dtype: Literal["float32", "bfloat16", "float16"] = _opt(
-        "float32", "compute precision (float16 only on GPU); stored embeddings are float32"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _opt(
+        "auto",
+        "compute precision (auto: bfloat16 on GPUs and CPUs with AVX512-BF16 or AMX, else "
+        "float32; float16 only on GPU); stored embeddings are float32",
+        key=RESOLVED,  # the store key holds the precision it resolves to
     )
     device: str = _opt(
         "auto",
@@ -370,7 +376,7 @@ class TrainConfig(Section):
         "compute precision of the backbone and loss: bfloat16 autocast, or auto (bfloat16 on "
         "GPUs and CPUs with AVX512-BF16 or AMX, else float32); scores stay float32; run keys "
         "name bfloat16",
-        key=False,  # the run identity holds the resolved precision
+        key=RESOLVED,  # the run identity holds the precision it resolves to
     )
     select_metric: str = _opt(
         "NDCG@10", "validation metric (full ranking) used for model selection and early stopping"

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from recxplore.cache import Artifact, home_dir, sha256_file, stage_key
-from recxplore.config import STATIC_EXTRACTORS, Config
+from recxplore.config import STATIC_EXTRACTORS, Config, key_settings
 from recxplore.data.dataset import Dataset
 from recxplore.errors import RecxploreError
 from recxplore.extract.encode import encode, tokenize
@@ -28,7 +28,7 @@ from recxplore.extract.static import tfidf_svd
 from recxplore.extract.store import shard_path, shard_ranges, write_shard
 from recxplore.llm import models
 from recxplore.llm.lora import apply_adapters
-from recxplore.runtime import resolve_device
+from recxplore.runtime import device_type, resolve_device, resolve_precision
 from recxplore.text.items import item_texts, text_settings
 from recxplore.text.rewrite import final_texts, text_identity
 
@@ -104,10 +104,19 @@ def _check_lengths(
     return [x[:max_tokens] for x in ids]
 
 
+def compute_dtype(cfg: Config) -> str:
+    """``extract.dtype`` as the extractor runs it (``auto`` resolved for its device; a static
+    extractor computes in float32)."""
+    if cfg.extract.model in STATIC_EXTRACTORS:
+        return "float32"
+    return resolve_precision(cfg.extract.dtype, device_type(cfg.extract.device))
+
+
 def store_key(cfg: Config, dataset_key: str, identity: dict[str, Any]) -> str:
+    settings = {**key_settings(cfg.extract), "dtype": compute_dtype(cfg)}
     return stage_key(
         "extract",
-        {"text": text_identity(cfg), "extract": cfg.extract, "model": identity},
+        {"text": text_identity(cfg), "extract": settings, "model": identity},
         (dataset_key,),
     )
 
@@ -222,7 +231,8 @@ def _embed_neural(
     ex = cfg.extract
     rows = ds.n_items + 1
     device = resolve_device(ex.device, "extract.device")
-    if ex.dtype == "float16" and device.type == "cpu":
+    dtype = compute_dtype(cfg)
+    if dtype == "float16" and device.type == "cpu":
         raise ExtractError(
             "extract.dtype=float16 needs a GPU; on a CPU use bfloat16 (fast "
             "where the CPU has bf16 instructions) or float32"
@@ -230,7 +240,7 @@ def _embed_neural(
     loaded = models.load(
         ex.model,
         models_dir=models_dir,
-        dtype=ex.dtype,
+        dtype=dtype,
         device=str(device),
         offline=ex.offline,
         trust_remote_code=ex.trust_remote_code,
@@ -296,7 +306,7 @@ def _publish(
             "rows": ds.n_items + 1,
             "dim": dim,
             "dtype": "float32",
-            "compute_dtype": ex.dtype,
+            "compute_dtype": compute_dtype(cfg),
             "extractor": ex.model,
             "model_identity": key_identity,
             "pooling": ex.pooling,

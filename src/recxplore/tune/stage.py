@@ -38,9 +38,12 @@ from recxplore.llm.lora import (
 )
 from recxplore.registry import OBJECTIVES
 from recxplore.runtime import (
+    autocast,
+    device_type,
     ensure_pad_token,
     load_checkpoint,
     resolve_device,
+    resolve_precision,
     save_atomic,
     set_threads,
 )
@@ -70,7 +73,12 @@ def stage_settings(cfg: Config, stage: str) -> dict[str, Any]:
     with the seed it trains with."""
     others = {flat for flat, (name, _) in component_fields(type(cfg.tune)).items() if name != stage}
     settings = {k: v for k, v in key_settings(cfg.tune).items() if k not in others}
-    return {**settings, "seed": tune_seed(cfg)}
+    return {**settings, "dtype": tune_dtype(cfg), "seed": tune_seed(cfg)}
+
+
+def tune_dtype(cfg: Config) -> str:
+    """``tune.dtype`` as the stages run it (``auto`` resolved for their device)."""
+    return resolve_precision(cfg.tune.dtype, device_type(cfg.tune.device))
 
 
 def is_encoder(config: Any) -> bool:
@@ -249,7 +257,7 @@ def train_stage(
 
     loss_fn = OBJECTIVES[stage].loss
     settings = cfg.tune.options(stage)
-    autocast = torch.autocast(st.device.type, dtype=torch.bfloat16, enabled=tc.dtype == "bfloat16")
+    precision = autocast(st.device, tune_dtype(cfg))
     perms: dict[int, np.ndarray] = {}
     st.tm.lm.train()
     bar = tqdm(
@@ -266,7 +274,7 @@ def train_stage(
                 st.examples[i]
                 for i in _batch_indices(len(st.examples), tc.batch_size, number, seed, perms)
             ]
-            with autocast:
+            with precision:
                 loss = loss_fn(st.tm, batch, rng, st.device, settings) / tc.grad_accum
             loss.backward()
             total += loss.item()
