@@ -142,3 +142,18 @@ def test_evaluation_padded_per_batch_ranks_as_padded_to_max_len(tiny_cfg, backbo
     model.padding_invariant = False  # pad every batch to max_len, in the users' order
     padded = rank_users(model, valid.data, valid.negatives, **kw)
     assert np.array_equal(trimmed[0], padded[0]) and np.array_equal(trimmed[1], padded[1])
+
+
+def test_warmup_ramps_the_learning_rate_linearly(tiny_cfg, monkeypatch):
+    seen = []
+    real = torch.optim.AdamW.step
+
+    def recording(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording)
+    cfg = tiny_cfg.replace(**{"train.warmup_steps": 5, "train.lr": 0.01})
+    train(cfg, progress=False)
+    assert seen[:5] == pytest.approx([0.002, 0.004, 0.006, 0.008, 0.01])
+    assert all(lr == pytest.approx(0.01) for lr in seen[5:]) and len(seen) > 5

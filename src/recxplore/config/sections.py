@@ -355,6 +355,12 @@ class TrainConfig(Section):
         ge=1,
     )
     lr: float = _opt(1e-3, "AdamW learning rate", gt=0.0)
+    warmup_steps: int = _opt(
+        0,
+        "linear learning-rate warm-up over this many optimiser steps",
+        key=lambda t: t.warmup_steps != 0,
+        ge=0,
+    )
     weight_decay: float = _opt(0.0, "AdamW weight decay", ge=0.0)
     batch_size: int = _opt(128, "sequences (windows of up to model.max_len targets) per step", ge=1)
     epochs: int = _opt(200, "maximum training epochs", ge=1)

@@ -103,6 +103,7 @@ class TrainState:
     best: float = -1.0
     best_epoch: int = 0
     bad: int = 0  # epochs since the best one
+    steps: int = 0  # optimiser steps taken
     history: list[dict[str, Any]] = field(default_factory=list)  # one metrics.csv row an epoch
     seconds: float = 0.0
     seconds_to_best: float = 0.0
@@ -183,7 +184,7 @@ def _resume(run: _Run, ckpt_path: Path, cfg: Config) -> TrainState:
     return state
 
 
-def _train_epoch(run: _Run, cfg: Config, epoch: int, progress: bool) -> float:
+def _train_epoch(run: _Run, cfg: Config, epoch: int, state: TrainState, progress: bool) -> float:
     """One pass over the training windows; the mean loss."""
     tc, mc, model = cfg.train, cfg.model, run.model
     seed = _epoch_seed(tc.seed, epoch)
@@ -222,6 +223,10 @@ def _train_epoch(run: _Run, cfg: Config, epoch: int, progress: bool) -> float:
         loss.backward()
         if tc.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        state.steps += 1
+        if tc.warmup_steps:
+            for group in run.opt.param_groups:
+                group["lr"] = tc.lr * min(1.0, state.steps / tc.warmup_steps)
         run.opt.step()
         total += value
         steps += 1
@@ -249,7 +254,7 @@ def fit(
     while state.epoch < tc.epochs and state.bad < tc.patience:
         epoch = state.epoch + 1
         started = time.perf_counter()
-        loss = _train_epoch(run, cfg, epoch, progress)
+        loss = _train_epoch(run, cfg, epoch, state, progress)
         metrics, _, _ = evaluate(model, run.valid, cfg, run.device)
         score = metrics["full"][tc.select_metric]
         state.seconds += time.perf_counter() - started
