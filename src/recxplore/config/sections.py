@@ -354,7 +354,7 @@ class TrainConfig(Section):
         "negatives per position for bce (default 1) or per batch for sampled (default 256)",
         ge=1,
     )
-    lr: float = _opt(1e-3, "AdamW learning rate", gt=0.0)
+    lr: float = _opt(4e-3, "AdamW learning rate (chosen on validation: docs/evaluation.md)", gt=0.0)
     warmup_steps: int = _opt(
         0,
         "linear learning-rate warm-up over this many optimiser steps",
