@@ -33,7 +33,7 @@ PINNED = [
     (
         [],
         {
-            "train": "fe9424d441d6ecaee10d",
+            "train": "6266ef2002ea5845816c",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
@@ -44,7 +44,7 @@ PINNED = [
     (
         ["adapt.fusion=replace", "adapt.adapter=moe"],
         {
-            "train": "a543e1274c5c9d86f535",
+            "train": "fd57bfd71f0fe588c58a",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
@@ -55,7 +55,7 @@ PINNED = [
     (
         ["adapt.fusion=concat", "adapt.adapter=pq", "model.backbone=gru4rec", "train.loss=bce"],
         {
-            "train": "0f737d90f3f0f7f4b0a5",
+            "train": "fe1d0326838a1b54ceea",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
@@ -71,7 +71,7 @@ PINNED = [
             "tune.stages=[cpt,sft]",
         ],
         {
-            "train": "6c24dd7b64da63c84dbf",
+            "train": "ca0cb5754a7484875760",
             "extract": "b06969c77409f3b17302",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
