@@ -8,7 +8,11 @@ import torch
 from torch import nn
 
 from recxplore.adapt.item_embedder import ItemEmbedder
-from recxplore.backbones.transformer import TransformerBlock, attention_mask
+from recxplore.backbones.transformer import (
+    TransformerBlock,
+    attention_mask,
+    transformer_settings,
+)
 from recxplore.config import ModelConfig
 from recxplore.dropout import Dropout
 from recxplore.registry import BACKBONES
@@ -74,15 +78,7 @@ class BERT4Rec(nn.Module):
 
 
 def build_bert4rec(items: ItemEmbedder, m: ModelConfig) -> BERT4Rec:
-    return BERT4Rec(
-        items,
-        hidden=m.hidden,
-        layers=m.layers,
-        heads=m.heads,
-        dropout=m.dropout,
-        max_len=m.max_len,
-        attention_dropout=m.attention_dropout,
-    )
+    return BERT4Rec(items, **transformer_settings(m))
 
 
 BACKBONES.register(

@@ -12,7 +12,11 @@ import torch
 from torch import nn
 
 from recxplore.adapt.item_embedder import ItemEmbedder
-from recxplore.backbones.transformer import TransformerBlock, attention_mask
+from recxplore.backbones.transformer import (
+    TransformerBlock,
+    attention_mask,
+    transformer_settings,
+)
 from recxplore.config import ModelConfig
 from recxplore.dropout import Dropout
 from recxplore.registry import BACKBONES
@@ -73,15 +77,7 @@ class SASRec(nn.Module):
 
 
 def build_sasrec(items: ItemEmbedder, m: ModelConfig) -> SASRec:
-    return SASRec(
-        items,
-        hidden=m.hidden,
-        layers=m.layers,
-        heads=m.heads,
-        dropout=m.dropout,
-        max_len=m.max_len,
-        attention_dropout=m.attention_dropout,
-    )
+    return SASRec(items, **transformer_settings(m))
 
 
 BACKBONES.register(

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recxplore.config import ModelConfig
 from recxplore.dropout import Dropout, dropout
+
+
+def transformer_settings(m: ModelConfig) -> dict[str, Any]:
+    """The ``model.*`` settings SASRec and BERT4Rec are built from."""
+    return {
+        "hidden": m.hidden,
+        "layers": m.layers,
+        "heads": m.heads,
+        "dropout": m.dropout,
+        "max_len": m.max_len,
+        "attention_dropout": m.attention_dropout,
+    }
 
 
 class TransformerBlock(nn.Module):

@@ -75,9 +75,8 @@ def rank_users(
     # history length, each batch padded to one more than its longest history (BERT4Rec drops
     # the first column for its [MASK]); ranks go back to the users' order at the end.
     trim = getattr(model, "padding_invariant", False)
-    order = np.argsort(
-        [min(len(s), max_len) for s in data.inputs] if trim else np.zeros(len(data)), kind="stable"
-    )
+    lengths = [min(len(s), max_len) for s in data.inputs]
+    order = np.argsort(lengths, kind="stable") if trim else np.arange(len(data))
     full, sampled = [], []
     for start in range(0, len(data), batch_size):
         rows = order[start : start + batch_size]
