@@ -124,3 +124,51 @@ def test_parallel_jobs_give_the_runs_of_a_serial_sweep(base_file, tmp_path):
             for r in (a, b)
         ]
         assert metrics[0] == metrics[1]  # same runs, computed in other processes
+
+
+def test_search_chooses_each_cells_setting_on_validation_then_runs_its_seeds(base_file, tmp_path):
+    path = write(
+        tmp_path,
+        {
+            "name": "searched",
+            "baseline": "id",
+            "cells": {"id": [], "gru": ["model.backbone=gru4rec"]},
+            "search": {"train.lr": [1e-4, 1e-2]},
+            "search_seed": 2,
+        },
+    )
+    record = run_sweep(load_sweep(path), progress=False)
+    searched = [r for r in record["runs"] if r.get("search")]
+    assert [(r["cell"], r["seed"]) for r in searched] == [("id", 2)] * 2 + [("gru", 2)] * 2
+    for label in ("id", "gru"):
+        valid = {
+            r["overrides"][-1]: json.loads((Path(r["run_dir"]) / "results.json").read_text())[
+                "metrics"
+            ]["valid"]["full"]["NDCG@10"]
+            for r in searched
+            if r["cell"] == label
+        }
+        best = max(valid, key=valid.get)
+        chosen = record["search"]["chosen"][label]
+        assert chosen["overrides"] == [best]
+        finals = [r for r in record["runs"] if r["cell"] == label and not r.get("search")]
+        assert [r["seed"] for r in finals] == [1, 2]
+        assert all(r["overrides"][-1] == best for r in finals)
+        # the search seed's final run is the search's own run, from the cache
+        search_run = next(r for r in searched if r["cell"] == label and r["overrides"][-1] == best)
+        assert next(r for r in finals if r["seed"] == 2)["run_dir"] == search_run["run_dir"]
+    assert record["search"]["settings"] == 2 and record["search"]["seed"] == 2
+    text = Path(write_report([record["path"]], tmp_path / "out")["files"][0]).read_text()
+    assert "each of the 2 settings of train.lr in [0.0001, 0.01] on seed 2" in text
+    assert f"| gru | {record['search']['chosen']['gru']['overrides'][0]} |" in text
+    assert "| id (baseline) | 2 |" in text  # search runs stay out of the tables
+
+
+def test_a_cell_may_not_set_what_the_search_varies(base_file, tmp_path):
+    body = {"cells": {"x": ["train.lr=0.1"]}, "search": {"train.lr": [1e-3]}}
+    with pytest.raises(ConfigError, match=r"cell 'x' sets train.lr, which the search varies"):
+        load_sweep(write(tmp_path, body))
+    with pytest.raises(ConfigError, match=r"search.train.lr: must be a non-empty list"):
+        load_sweep(write(tmp_path, {"cells": {"x": []}, "search": {"train.lr": []}}))
+    with pytest.raises(ConfigError, match=r"search train.lr=nope: train.lr"):
+        load_sweep(write(tmp_path, {"cells": {"x": []}, "search": {"train.lr": ["nope"]}}))

@@ -15,6 +15,7 @@ import json
 import statistics
 import textwrap
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -65,25 +66,36 @@ def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def collect(
-    paths: list[Path],
-) -> tuple[dict[str, list[dict[str, Any]]], Optional[str], list[list[str]], list[dict[str, Any]]]:
-    """cell label -> results of its seeds (in order met), a sweep's baseline if any, the
-    overrides each one-module-at-a-time sweep assembled from its winners, and the sweeps' runs
-    that failed or did not finish."""
+@dataclass
+class Collected:
+    cells: dict[str, list[dict[str, Any]]]  # label -> results of its seeds, in order met
+    baseline: Optional[str]  # a sweep's baseline, if any
+    assembled: list[list[str]]  # what each one-module-at-a-time sweep assembled
+    failed: list[dict[str, Any]]  # the sweeps' runs that failed or did not finish
+    searches: list[dict[str, Any]] = field(default_factory=list)  # the sweeps' searches
+
+
+def collect(paths: list[Path]) -> Collected:
+    """The finished runs of sweep and run folders, by cell (a sweep's search runs left out)."""
     cells: dict[str, list[dict[str, Any]]] = defaultdict(list)
     loose: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     baseline = None
     assembled: list[list[str]] = []
+    searches: list[dict[str, Any]] = []
     for path in map(Path, paths):
         if (path / "sweep.json").is_file():
             record = json.loads((path / "sweep.json").read_text(encoding="utf-8"))
             baseline = baseline or record.get("baseline")
             if record.get("assembled"):
                 assembled.append(record["assembled"])
+            if record.get("search"):
+                searches.append(record["search"])
             for run in record["runs"]:
-                if run["status"] == "ok":
+                if run.get("search"):
+                    if run["status"] != "ok":
+                        failed.append(run)
+                elif run["status"] == "ok":
                     cells[run["cell"]].append(_results(Path(run["run_dir"])))
                 else:
                     failed.append(run)
@@ -99,7 +111,7 @@ def collect(
             cells[label].append(r)
     if not cells:
         raise ReportError(f"no finished runs in {', '.join(map(str, paths))}")
-    return dict(cells), baseline, assembled, failed
+    return Collected(dict(cells), baseline, assembled, failed, searches)
 
 
 def per_user_ndcg(run_dir: str, protocol: str, k: int = 10) -> dict[str, float]:
@@ -237,13 +249,40 @@ def _selection(cells: dict[str, list[dict[str, Any]]], assembled: list[list[str]
     return lines
 
 
+def _search(searches: list[dict[str, Any]], metric: str) -> list[str]:
+    """Each cell's setting from its sweep's search, beside every setting's validation score."""
+    lines = []
+    for search in searches:
+        space = "; ".join(f"{k} in {v}" for k, v in search["space"].items())
+        lines += [
+            f"Search: every cell trained each of the {search['settings']} settings of "
+            f"{space} on seed {search['seed']}, and ran its seeds with the setting of best "
+            f"validation {metric}.",
+            "",
+        ]
+        rows = [
+            [
+                label,
+                ", ".join(found["overrides"]),
+                "; ".join(
+                    f"{setting} {'failed' if v is None else f'{v:.4f}'}"
+                    for setting, v in found["valid"].items()
+                ),
+            ]
+            for label, found in search["chosen"].items()
+        ]
+        lines += [markdown(["cell", "chosen", f"validation {metric}"], rows), ""]
+    return lines
+
+
 def _caveats(failed: list[dict[str, Any]], cells: dict[str, list[dict[str, Any]]]) -> list[str]:
     """What the tables leave out or mix: a sweep's runs that failed or did not finish, and runs
     that changed device part way (``--finish-on``), which no uninterrupted run repeats exactly."""
     notes = []
     for run in failed:
         why = run["error"].splitlines()[0] if run.get("error") else "failed"
-        notes.append(f"- `{run['cell']}` seed {run['seed']}: not in the tables ({why}).")
+        what = f"search run {', '.join(run['overrides'])}" if run.get("search") else "seed"
+        notes.append(f"- `{run['cell']}` {what} {run['seed']}: not in the tables ({why}).")
     for label, runs in cells.items():
         for r in runs:
             devices = r.get("timing", {}).get("devices", [])
@@ -260,8 +299,9 @@ def write_report(
     title: Optional[str] = None,
     command: Optional[str] = None,
 ) -> dict[str, Any]:
-    cells, sweep_baseline, assembled, failed = collect(paths)
-    baseline = baseline or sweep_baseline
+    found = collect(paths)
+    cells, assembled, failed = found.cells, found.assembled, found.failed
+    baseline = baseline or found.baseline
     if baseline is not None and baseline not in cells:
         raise ReportError(f"--baseline {baseline!r}: not a cell; cells are {', '.join(cells)}")
     rows = summarise(cells, baseline)
@@ -297,7 +337,9 @@ def write_report(
         "![NDCG@10](ndcg10.png)",
         "",
     ]
-    text += _selection(cells, assembled) + _caveats(failed, cells)
+    metric = next(iter(cells.values()))[0]["config"]["train"]["select_metric"]
+    text += _selection(cells, assembled) + _search(found.searches, metric)
+    text += _caveats(failed, cells)
     if command:
         text += ["Made by:", "", "```bash", command, "```", ""]
     (out / "report.md").write_text("\n".join(text), encoding="utf-8")

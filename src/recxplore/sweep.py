@@ -17,7 +17,17 @@ grid:                          # ... and/or a cartesian product, labelled by its
 modules:                       # ... and/or the paper's method: vary one module at a time with
   pooling: {extract.pooling: [mean, last]}   # the others at the base, pick each module's
   adapter: {adapt.adapter: [linear, moe]}    # winner on validation, then run them together
+search:                        # optional: the same search for every cell, baselines included
+  train.lr: [1.0e-3, 4.0e-3]
+  model.dropout: [0.2, 0.5]
+search_seed: 42                # the seed the search runs on (default: the first seed)
 ```
+
+With ``search``, every cell first trains each setting of the search grid on the search seed;
+the setting with the best validation ``train.select_metric`` is the cell's, and all its seeds
+run with it (the search seed's run is the search's own, from the cache). Search runs are in
+``sweep.json`` marked ``"search": true`` and stay out of report tables; the report lists each
+cell's chosen setting and the budget. A cell may not set a key the search varies.
 
 Every run goes through the pipeline's cache, so a rerun never retrains a finished run; a run
 that fails is recorded in ``sweep.json`` with its error and the sweep goes on. Overrides given
@@ -49,7 +59,18 @@ from recxplore.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-KEYS = ("name", "config", "set", "seeds", "baseline", "cells", "grid", "modules")
+KEYS = (
+    "name",
+    "config",
+    "set",
+    "seeds",
+    "baseline",
+    "cells",
+    "grid",
+    "modules",
+    "search",
+    "search_seed",
+)
 ASSEMBLED = "assembled"
 
 
@@ -63,9 +84,19 @@ class Sweep:
     baseline: Optional[str]
     cells: dict[str, list[str]] = field(default_factory=dict)
     modules: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    search: dict[str, list[Any]] = field(default_factory=dict)
+    search_seed: Optional[int] = None
 
     def config(self, overrides: list[str], seed: int) -> config_mod.Config:
         return config_mod.load(self.base, self.overrides + overrides + [f"train.seed={seed}"])
+
+    def candidates(self) -> list[list[str]]:
+        """The search grid's settings as override lists (one empty setting without a search)."""
+        keys = list(self.search)
+        return [
+            [f"{k}={_fmt(v)}" for k, v in zip(keys, values)]
+            for values in itertools.product(*(self.search[k] for k in keys))
+        ]
 
 
 def _fmt(value: Any) -> str:
@@ -93,7 +124,13 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
     )
     if problems:
         raise ConfigError(problems)
-    for key, kind in (("cells", dict), ("grid", dict), ("modules", dict), ("set", list)):
+    for key, kind in (
+        ("cells", dict),
+        ("grid", dict),
+        ("modules", dict),
+        ("search", dict),
+        ("set", list),
+    ):
         if raw.get(key) is not None and not isinstance(raw[key], kind):
             problems.append(
                 f"{path}: {key}: must be a {'mapping' if kind is dict else 'list'}; "
@@ -102,12 +139,17 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
     for key in ("config", "name", "baseline"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
             problems.append(f"{path}: {key}: must be a string; got {raw[key]!r}")
-    grid_values = (raw.get("grid") or {}) if isinstance(raw.get("grid"), dict) else {}
-    problems += [
-        f"{path}: grid.{k}: must be a list of values; got {v!r}"
-        for k, v in grid_values.items()
-        if not isinstance(v, list)
-    ]
+    for key in ("grid", "search"):
+        problems += [
+            f"{path}: {key}.{k}: must be a non-empty list of values; got {v!r}"
+            for k, v in (raw.get(key) or {}).items()
+            if not (isinstance(v, list) and v)
+        ]
+    search_seed = raw.get("search_seed")
+    if search_seed is not None and not (isinstance(search_seed, int) and raw.get("search")):
+        problems.append(
+            f"{path}: search_seed: must be an integer, with a search; got {search_seed!r}"
+        )
     if problems:
         raise ConfigError(problems)
     base = (path.parent / raw["config"]).resolve() if raw.get("config") else None
@@ -151,7 +193,20 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
         baseline=raw.get("baseline"),
         cells=cells,
         modules=modules,
+        search={str(k): v for k, v in (raw.get("search") or {}).items()},
     )
+    if sweep.search:
+        sweep.search_seed = search_seed if search_seed is not None else sweep.seeds[0]
+    searched = {f"{k}=" for k in sweep.search}
+    for label, overrides in cells.items():
+        clash = sorted(
+            o.split("=", 1)[0] for o in overrides if o.split("=", 1)[0] + "=" in searched
+        )
+        if clash:
+            problems.append(
+                f"{path}: cell {label!r} sets {', '.join(clash)}, which the search varies; "
+                f"drop it from the cell or from search"
+            )
     if sweep.baseline is not None and sweep.baseline not in cells:
         problems.append(
             f"{path}: baseline: {sweep.baseline!r} is not a cell; cells are {', '.join(cells)}"
@@ -161,6 +216,12 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
             sweep.config(overrides, sweep.seeds[0])
         except ConfigError as err:
             problems += [f"{path}: cell {label!r}: {p}" for p in err.problems]
+    if sweep.search and not problems:
+        for setting in sweep.candidates():
+            try:
+                sweep.config(setting, sweep.seeds[0])
+            except ConfigError as err:
+                problems += [f"{path}: search {', '.join(setting)}: {p}" for p in err.problems]
     if problems:
         raise ConfigError(problems)
     return sweep
@@ -223,37 +284,82 @@ def run_sweep(
         "runs": [],
         "winners": {},
     }
+    if sweep.search:
+        record["search"] = {
+            "space": sweep.search,
+            "seed": sweep.search_seed,
+            "settings": len(sweep.candidates()),
+            "chosen": {},
+        }
     pool = (
         ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
         if jobs > 1
         else None
     )
 
-    def run_cells(cells: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
-        # Seed-major: a sweep stopped part way has every cell on its first seed, not every
-        # seed of the first cells.
-        pairs = [(label, seed) for seed in sweep.seeds for label in cells]
+    def train_all(
+        jobs_: list[tuple[str, list[str], int]], searching: bool = False
+    ) -> Iterator[tuple[str, int, Optional[dict[str, Any]]]]:
+        """Train (label, overrides, seed) triples; record each in ``sweep.json`` as it ends."""
         if pool is None:
             outcomes: Iterator[dict[str, Any]] = (
-                _train_one(sweep, cells[label], seed, progress, train) for label, seed in pairs
+                _train_one(sweep, overrides, seed, progress, train) for _, overrides, seed in jobs_
             )
         else:  # workers show no bars: one line per finished run instead
             outcomes = pool.map(
                 _train_one,
-                *zip(*((sweep, cells[label], seed, False, train) for label, seed in pairs)),
+                *zip(*((sweep, overrides, seed, False, train) for _, overrides, seed in jobs_)),
             )
-        done: dict[str, list[dict[str, Any]]] = {label: [] for label in cells}
-        for (label, seed), outcome in zip(pairs, outcomes):
-            entry = {"cell": label, "seed": seed, **outcome["entry"]}
+        for (label, _, seed), outcome in zip(jobs_, outcomes):
+            entry = {"cell": label, "seed": seed, **({"search": True} if searching else {})}
+            entry.update(outcome["entry"])
+            what = "search run" if searching else "seed"
             if outcome["results"] is None:
                 log.error(
-                    "sweep %s: cell %s seed %d failed: %s", sweep.name, label, seed, entry["error"]
+                    "sweep %s: cell %s %s %d failed: %s",
+                    sweep.name,
+                    label,
+                    what,
+                    seed,
+                    entry["error"],
                 )
             else:
-                done[label].append(outcome["results"])
-                log.info("sweep %s: cell %s seed %d finished", sweep.name, label, seed)
+                log.info("sweep %s: cell %s %s %d finished", sweep.name, label, what, seed)
             record["runs"].append(entry)
             write_json_atomic(folder / "sweep.json", record)
+            yield label, seed, outcome["results"]
+
+    def choose(cells: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Each cell's overrides with its setting from the search, chosen on validation."""
+        if not sweep.search:
+            return cells
+        settings = sweep.candidates()
+        jobs_ = [(label, cells[label] + s, sweep.search_seed) for label in cells for s in settings]
+        scores: dict[str, list[Optional[float]]] = {label: [] for label in cells}
+        for label, _, results in train_all(jobs_, searching=True):
+            scores[label].append(None if results is None else _select_score(results))
+        chosen = {}
+        for label, found in scores.items():
+            scored = [(v, i) for i, v in enumerate(found) if v is not None]
+            if not scored:
+                continue  # every setting failed: the cell has no runs
+            best = settings[max(scored, key=lambda vi: vi[0])[1]]  # ties: the first
+            record["search"]["chosen"][label] = {
+                "overrides": best,
+                "valid": {", ".join(st) or "base": v for st, v in zip(settings, found)},
+            }
+            chosen[label] = cells[label] + best
+        return chosen
+
+    def run_cells(cells: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
+        cells = choose(cells)
+        # Seed-major: a sweep stopped part way has every cell on its first seed, not every
+        # seed of the first cells.
+        jobs_ = [(label, cells[label], seed) for seed in sweep.seeds for label in cells]
+        done: dict[str, list[dict[str, Any]]] = {label: [] for label in cells}
+        for label, _, results in train_all(jobs_):
+            if results is not None:
+                done[label].append(results)
         return done
 
     try:
@@ -262,7 +368,8 @@ def run_sweep(
             winners = []
             for module, choice in sweep.modules.items():
                 ((key, values),) = choice.items()
-                runs = [finished[f"{module}={_fmt(v)}"] for v in values]  # values may be lists
+                # values may be lists; a cell whose search all failed has no runs
+                runs = [finished.get(f"{module}={_fmt(v)}", []) for v in values]
                 scored = [
                     (statistics.mean(_select_score(r) for r in done), v)
                     for v, done in zip(values, runs)

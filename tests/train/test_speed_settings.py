@@ -157,3 +157,15 @@ def test_warmup_ramps_the_learning_rate_linearly(tiny_cfg, monkeypatch):
     train(cfg, progress=False)
     assert seen[:5] == pytest.approx([0.002, 0.004, 0.006, 0.008, 0.01])
     assert all(lr == pytest.approx(0.01) for lr in seen[5:]) and len(seen) > 5
+
+
+def test_a_masked_objective_waits_as_many_targets_as_a_next_item_one(tiny_cfg):
+    from types import SimpleNamespace
+
+    from recxplore.train.loop import patience_epochs
+
+    cfg = tiny_cfg.replace(**{"train.patience": 3, "model.mask_prob": 0.25})
+    masked, causal = SimpleNamespace(objective="masked"), SimpleNamespace(objective="causal")
+    assert patience_epochs(masked, cfg) == 12 and patience_epochs(causal, cfg) == 3
+    by_epochs = cfg.replace(**{"train.patience_unit": "epochs"})
+    assert patience_epochs(masked, by_epochs) == 3

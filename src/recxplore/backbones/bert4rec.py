@@ -86,5 +86,6 @@ BACKBONES.register(
     build_bert4rec,
     requires=("heads",),
     help="bidirectional self-attention, masked-item training (Sun et al., 2019)",
-    version=2,  # 2: positions start at N(0, 0.02)
+    # 2: positions start at N(0, 0.02); 3: patience counted in targets (train.patience_unit)
+    version=3,
 )

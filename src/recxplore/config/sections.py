@@ -365,6 +365,13 @@ class TrainConfig(Section):
     batch_size: int = _opt(128, "sequences (windows of up to model.max_len targets) per step", ge=1)
     epochs: int = _opt(200, "maximum training epochs", ge=1)
     patience: int = _opt(20, "stop after this many epochs without a better validation metric", ge=1)
+    patience_unit: Literal["targets", "epochs"] = _opt(
+        "targets",
+        "targets: a masked objective (bert4rec), which trains on model.mask_prob of the "
+        "positions an epoch, waits patience / mask_prob epochs, so that every backbone stops "
+        "after as many training targets without progress; epochs: patience epochs for all",
+        key=lambda t: t.patience_unit != "targets",
+    )
     min_delta: float = _opt(
         0.0,
         "an epoch counts as better only if it beats the best validation metric by this much",

@@ -234,6 +234,15 @@ def _train_epoch(run: _Run, cfg: Config, epoch: int, state: TrainState, progress
     return total / max(steps, 1)
 
 
+def patience_epochs(model: torch.nn.Module, cfg: Config) -> int:
+    """Epochs without progress before stopping: ``train.patience``, or for a masked objective
+    counted in training targets, that many epochs' worth of a next-item model's targets."""
+    tc = cfg.train
+    if tc.patience_unit == "targets" and getattr(model, "objective", None) == "masked":
+        return math.ceil(tc.patience / cfg.model.mask_prob)
+    return tc.patience
+
+
 def fit(
     model: torch.nn.Module,
     ds: Dataset,
@@ -251,7 +260,8 @@ def fit(
     from torch.utils.tensorboard import SummaryWriter
 
     board = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
-    while state.epoch < tc.epochs and state.bad < tc.patience:
+    patience = patience_epochs(model, cfg)
+    while state.epoch < tc.epochs and state.bad < patience:
         epoch = state.epoch + 1
         started = time.perf_counter()
         loss = _train_epoch(run, cfg, epoch, state, progress)
@@ -321,6 +331,7 @@ def _finish(
             "train_seconds": round(state.seconds, 3),
             "epochs": epochs,
             "best_epoch": state.best_epoch,
+            "patience_epochs": patience_epochs(model, cfg),
             "seconds_to_best": round(state.seconds_to_best, 3),
             "seconds_per_epoch": round(state.seconds / max(epochs, 1), 3),
             "devices": state.devices,
