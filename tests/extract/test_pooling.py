@@ -77,3 +77,39 @@ def test_intermediate_layer(tiny_llama, tmp_path):
             padding_side="right",
             device=torch.device("cpu"),
         )
+
+
+def test_shared_affixes_leave_every_text_a_token():
+    from recxplore.extract.pooling import shared_affixes
+
+    assert shared_affixes([[1, 2, 3, 9, 4], [1, 2, 5, 4], [1, 2, 6, 7, 4]]) == (2, 1)
+    assert shared_affixes([[1, 2], [1, 2, 3]]) == (1, 0)
+    assert shared_affixes([[7, 8, 9], [7, 8, 9]]) == (2, 0)
+    assert shared_affixes([[5], [6, 5]]) == (0, 0)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("pooling", ["mean", "max", "last", "first"])
+def test_own_token_pooling_leaves_out_the_shared_template(tiny_llama, tmp_path, pooling, side):
+    from recxplore.extract.pooling import shared_affixes
+
+    loaded = models.load(str(tiny_llama), models_dir=tmp_path)
+    template = "The item has the following attributes: {text} . end"
+    ids = tokenize(loaded, TEXTS, template=template)
+    start, cut = shared_affixes(ids)
+    assert start >= 5 and cut >= 1, "the template's tokens are shared"
+    got = encode(
+        loaded,
+        ids,
+        pooling=pooling,
+        layer=-1,
+        batch_size=4,
+        padding_side=side,
+        device=torch.device("cpu"),
+        span=(start, cut),
+    )
+    for row, x in enumerate(ids):
+        with torch.no_grad():
+            hidden = loaded.model(input_ids=torch.tensor([x])).last_hidden_state[0]
+        own = hidden[start : len(x) - cut]  # states over the whole text, pooled over its own
+        np.testing.assert_allclose(got[row], by_hand(own, pooling), rtol=1e-4, atol=1e-5)

@@ -1,4 +1,5 @@
-"""Offline dimensionality reduction of the stored LLM features (PCA, cached with its store).
+"""Offline dimensionality reduction of the stored LLM features (PCA, cached with its store),
+and centring without PCA (``adapt.center``).
 
 Fitted on all items (the paper's practice) or only on items that occur in training sequences
 (``adapt.pca_fit=train``, so nothing about validation/test-only items shapes the projection).
@@ -47,6 +48,13 @@ def pca_transform(
     return out, float(pca.explained_variance_ratio_.sum())
 
 
+def centred(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``matrix`` less the mean of its ``rows``; row 0 (padding) stays zero."""
+    out = (matrix - matrix[rows].mean(axis=0, dtype=np.float64)).astype(np.float32)
+    out[0] = 0.0
+    return out
+
+
 def reduced_features(
     load: Callable[[], np.ndarray],
     store_key: str,
@@ -55,10 +63,14 @@ def reduced_features(
     cfg: AdaptConfig,
     cache_root,
 ) -> tuple[np.ndarray, str]:
-    """The PCA-reduced (or unchanged) feature matrix and its artifact key; ``load`` reads the
-    full store, which is needed only when the reduction is not cached."""
+    """The PCA-reduced (or unchanged, or centred) feature matrix and its artifact key; ``load``
+    reads the full store, which is needed only when the reduction is not cached."""
     if cfg.pca is None:
-        return load(), store_key
+        if not cfg.center:
+            return load(), store_key
+        # cheap enough not to cache; the key says the matrix is not the store's
+        key = stage_key("center", {"fit": cfg.pca_fit}, (store_key, dataset_key))
+        return centred(load(), fit_rows(ds, cfg.pca_fit)), key
     settings = pca_settings(cfg)
     key = stage_key("reduce", settings, (store_key, dataset_key))
     art = Artifact(cache_root, "reduced", key)

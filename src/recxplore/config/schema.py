@@ -288,6 +288,11 @@ def _check_cross_sections(cfg: Config, problems: list[str]) -> None:
             f"tune.stages: extract.model={cfg.extract.model!r} is not a neural "
             f"network and cannot be tuned; use [] or a transformers extractor"
         )
+    if cfg.extract.pool_span == "item" and cfg.extract.model in STATIC_EXTRACTORS:
+        problems.append(
+            f"extract.pool_span: extract.model={cfg.extract.model!r} has no tokens to pool; "
+            f"use 'all' or a transformers extractor"
+        )
     if cfg.train.loss == "ce" and cfg.train.num_negatives is not None:
         problems.append(
             "train.num_negatives: not used by train.loss='ce' (softmax over all "

@@ -240,6 +240,13 @@ class ExtractConfig(Section):
         "tfidf-svd), a Hugging Face hub id, a local model folder or a .gguf file",
     )
     pooling: str = choice(registry.POOLINGS, "mean", "token aggregation over non-pad tokens")
+    pool_span: Literal["all", "item"] = _opt(
+        "all",
+        "tokens pooled: all, or the item's own (without the leading and trailing tokens every "
+        "item's text shares, such as a template's prefix, whose states a causal model computes "
+        "alike for every item)",
+        key=lambda e: e.pool_span != "all",
+    )
     layer: int = _opt(
         -1,
         "hidden layer pooled: -1 = the last (after the final norm), k = the "
@@ -297,6 +304,18 @@ class AdaptConfig(Section):
     pca_whiten: bool = _opt(False, "scale PCA components to unit variance")
     pca_fit: Literal["all", "train"] = _opt(
         "all", "fit PCA on all items (the paper's practice) or only on items in training sequences"
+    )
+    center: bool = _opt(
+        False,
+        "subtract the items' mean feature before the adapter (PCA centres already; this "
+        "centres without PCA); fitted on the adapt.pca_fit items",
+        key=lambda a: a.center,
+    )
+    gain: Literal["fixed", "learned"] = _opt(
+        "fixed",
+        "the adapter output's scale: fixed at the value that starts item vectors at the ID "
+        "table's scale, or learned from that value (one trained scalar)",
+        key=lambda a: a.gain != "fixed",
     )
     adapter_dropout: float = _opt(0.2, "dropout on the features before the adapter", ge=0.0, lt=1.0)
 

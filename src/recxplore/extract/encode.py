@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from recxplore.errors import ConfigError
+from recxplore.extract.pooling import span_mask
 from recxplore.llm.models import LoadedModel
 from recxplore.registry import POOLINGS
 
@@ -48,8 +49,10 @@ def encode(
     padding_side: str,
     device: torch.device,
     on_batch: Optional[Callable[[int], None]] = None,
+    span: tuple[int, int] = (0, 0),
 ) -> np.ndarray:
-    """(len(ids), D) float32 pooled embeddings, in the order of ``ids``."""
+    """(len(ids), D) float32 pooled embeddings, in the order of ``ids``, pooled over each
+    text's tokens but the first ``span[0]`` and the last ``span[1]``."""
     model = loaded.model
     takes_positions = "position_ids" in inspect.signature(model.forward).parameters
     pool = POOLINGS[pooling]
@@ -76,7 +79,8 @@ def encode(
                     ]
                 )
             hidden = states[layer]
-        pooled = pool(hidden.float(), mask).cpu().numpy()  # (B, D)
+        pooled_mask = span_mask(mask, *span) if span != (0, 0) else mask
+        pooled = pool(hidden.float(), pooled_mask).cpu().numpy()  # (B, D)
         if out is None:
             out = np.zeros((len(ids), pooled.shape[1]), dtype=np.float32)
         out[rows] = pooled

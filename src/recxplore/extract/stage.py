@@ -24,6 +24,7 @@ from recxplore.config import STATIC_EXTRACTORS, Config, key_settings
 from recxplore.data.dataset import Dataset
 from recxplore.errors import RecxploreError
 from recxplore.extract.encode import encode, tokenize
+from recxplore.extract.pooling import shared_affixes
 from recxplore.extract.static import tfidf_svd
 from recxplore.extract.store import shard_path, shard_ranges, write_shard
 from recxplore.llm import models
@@ -250,6 +251,7 @@ def _embed_neural(
     started = time.perf_counter()  # embedding only, after the model is loaded
     ids = tokenize(loaded, texts[1:], template=prompt_template(cfg))
     ids = [[]] + _check_lengths(ds, ids, ex.max_tokens, ex.truncate, loaded.context)
+    span = shared_affixes(ids[1:]) if ex.pool_span == "item" else (0, 0)
     total = sum(min(stop, rows) - max(start, 1) for start, stop in (ranges[k] for k in todo))
     bar = tqdm(
         total=total, desc=f"extract {ex.model} ({ex.pooling})", unit="item", disable=not progress
@@ -267,6 +269,7 @@ def _embed_neural(
             padding_side=ex.padding_side,
             device=device,
             on_batch=bar.update,
+            span=span,
         )
         if start == 0:  # row 0 is padding: zeros
             items = [0] + items
@@ -310,6 +313,7 @@ def _publish(
             "extractor": ex.model,
             "model_identity": key_identity,
             "pooling": ex.pooling,
+            "pool_span": ex.pool_span,
             "layer": ex.layer,
             "text": settings,
             "shards": shards,

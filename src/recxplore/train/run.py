@@ -20,6 +20,7 @@ from typing import Any, Optional
 import torch
 
 from recxplore import config as config_mod
+from recxplore.adapt.gain import LearnedGain
 from recxplore.adapt.inputs import ItemInputs
 from recxplore.adapt.item_embedder import ItemEmbedder
 from recxplore.cache import Artifact, home_dir, stage_key, write_json_atomic
@@ -59,7 +60,8 @@ def build_item_embedder(cfg: Config, n_items: int, inputs: ItemInputs) -> ItemEm
 
     def make_adapter(d_in: int) -> torch.nn.Module:
         build = ADAPTERS[adapt.adapter]
-        return build(d_in, cfg.model.hidden, adapt.options(adapt.adapter), inputs)
+        adapter = build(d_in, cfg.model.hidden, adapt.options(adapt.adapter), inputs)
+        return LearnedGain(adapter) if adapt.gain == "learned" else adapter
 
     return FUSIONS[adapt.fusion](
         n_items,
