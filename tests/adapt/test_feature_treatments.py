@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+from tests.adapt.test_feature_training import feature_cfg  # noqa: F401 -- the fixture
 
 from recxplore.adapt.gain import LearnedGain
 from recxplore.adapt.inputs import ItemInputs
@@ -9,8 +10,6 @@ from recxplore.adapt.reduce import centred, reduced_features
 from recxplore.config import AdaptConfig
 from recxplore.pipeline import features, item_inputs, train
 from recxplore.train.run import build_model
-
-from tests.adapt.test_feature_training import feature_cfg  # noqa: F401 -- the fixture
 
 
 def test_centring_without_pca_subtracts_the_fitted_items_mean():
