@@ -10,7 +10,20 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "recxplore"
 
 # Lowest first. A module may import its own layer and the layers below it.
 LAYERS = [
-    ("core", {"errors", "registry", "config", "cache", "runtime", "dropout", "tables", "__init__"}),
+    (
+        "core",
+        {
+            "errors",
+            "registry",
+            "config",
+            "cache",
+            "runtime",
+            "dropout",
+            "tables",
+            "contrastive",
+            "__init__",
+        },
+    ),
     ("data", {"data"}),
     ("llm", {"llm"}),
     ("text", {"text"}),

@@ -57,3 +57,24 @@ def test_a_learned_gain_starts_at_the_fixed_one_and_trains(feature_cfg):  # noqa
     assert float(learned.items.adapter.log_gain.grad.abs()) > 0
     results = train(cfg.replace(**{"adapt.gain": "learned"}), progress=False)
     assert results["run_dir"] != train(cfg, progress=False)["run_dir"]
+
+
+def test_align_logs_its_loss_and_gradient_share_and_reaches_the_adapter(feature_cfg):  # noqa: F811
+    import csv
+
+    cfg = feature_cfg.replace(
+        **{"adapt.fusion": "align", "adapt.adapter": "linear", "train.epochs": 2}
+    )
+    results = train(cfg, progress=False)
+    with open(f"{results['run_dir']}/metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert all(float(r["extra_loss"]) > 0 and float(r["extra_grad_ratio"]) > 0 for r in rows)
+    ds, dataset_key, _, _ = features(cfg, progress=False)
+    model = build_model(cfg, ds, item_inputs(cfg, ds, dataset_key, progress=False))
+    model.train()
+    targets = torch.arange(1, 40)
+    loss = model.items.extra_loss(targets, model.items.all_items())
+    loss.backward()
+    grads = [p.grad for p in model.items.adapter.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)  # it trains the adapter
+    assert not model.items.id_table.requires_grad  # and never the ID table it aligns to

@@ -64,6 +64,10 @@ def test_each_objective_lowers_its_loss_on_a_fixed_batch(tune_cfg, tmp_path, nam
             "tune.lr": 2e-2,
             "tune.lora_dropout": 0.0,
             "tune.scft_drop": 0.0,
+            # the tiny model's pooled states are nearly one vector: dot products of them are
+            # alike for every pair (SmolLM2's are not; test_scft_loss covers the dot form)
+            "tune.scft_similarity": "cosine",
+            "tune.scft_temperature": 0.05,
         }
     )
     ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
@@ -256,3 +260,26 @@ def test_each_run_seed_draws_its_own_adapters_unless_one_is_pinned(tune_cfg):
     assert any(not torch.equal(a[k], b[k]) for k in a)
     pinned = [adapter(**{"train.seed": s, "tune.seed": 5}) for s in (1, 2)]
     assert all(torch.equal(pinned[0][k], pinned[1][k]) for k in pinned[0])
+
+
+def test_scft_loss_is_llmembs_contrastive_loss():
+    import math
+
+    from recxplore.contrastive import contrastive_loss
+    from recxplore.tune.objectives.scft import drop_view
+
+    torch.manual_seed(0)
+    a = torch.randn(6, 32) * 3
+    near = contrastive_loss(a, a + 0.01 * torch.randn(6, 32), temperature=3.0)
+    assert float(near) < 0.1 * math.log(6)  # views that tell items apart: far below chance
+    same = torch.ones(6, 32)
+    assert abs(float(contrastive_loss(same, same, 3.0)) - math.log(6)) < 1e-5  # chance
+    # a duplicated item's two rows split the target with each other: log 2 each, not more
+    twins = torch.cat([a[:5], a[:1]])
+    assert abs(float(contrastive_loss(twins, twins, 3.0)) - 2 * math.log(2) / 6) < 1e-3
+    rng = np.random.default_rng(0)
+    meta = {"title": "A", "year": "1995", "genres": "Drama"}
+    views = [drop_view(meta, 0.4, rng) for _ in range(20)]
+    assert all(len(v) == 2 for v in views)  # floor(3 x 0.4) = 1 attribute left out
+    assert len({tuple(v) for v in views}) > 2  # in a random order
+    assert drop_view({"title": "A"}, 0.9, rng) == {"title": "A"}

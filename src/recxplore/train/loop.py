@@ -184,8 +184,11 @@ def _resume(run: _Run, ckpt_path: Path, cfg: Config) -> TrainState:
     return state
 
 
-def _train_epoch(run: _Run, cfg: Config, epoch: int, state: TrainState, progress: bool) -> float:
-    """One pass over the training windows; the mean loss."""
+def _train_epoch(
+    run: _Run, cfg: Config, epoch: int, state: TrainState, progress: bool
+) -> tuple[float, dict[str, float]]:
+    """One pass over the training windows: the mean loss, and for an item embedder with its
+    own loss term that term's mean and gradient ratio."""
     tc, mc, model = cfg.train, cfg.model, run.model
     seed = _epoch_seed(tc.seed, epoch)
     torch.manual_seed(seed)
@@ -193,7 +196,8 @@ def _train_epoch(run: _Run, cfg: Config, epoch: int, state: TrainState, progress
     rng = np.random.default_rng(seed)
     batches = epoch_batches(run.lengths, tc.batch_size, rng, tc.batching == "bucketed")
     model.train()
-    total, steps = 0.0, 0
+    total, steps, extra_total = 0.0, 0, 0.0
+    state_extra: dict[str, float] = {}
     bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
     for batch in bar:
         chunk = [run.windows[i] for i in batch]
@@ -210,8 +214,11 @@ def _train_epoch(run: _Run, cfg: Config, epoch: int, state: TrainState, progress
             table = model.items.all_items()  # (n_items + 1, D)
             loss = run.loss_fn(h, t, table, gen, run.negatives)
             extra = model.items.extra_loss(t, table)
-            if extra is not None:
-                loss = loss + extra
+        if extra is not None:
+            if steps == 0:  # once an epoch: how much of what trains the items it moves
+                state_extra["grad_ratio"] = _gradient_ratio(model.items, extra, loss)
+            extra_total += extra.item()
+            loss = loss + extra
         value = loss.item()  # the one host sync a step
         if not math.isfinite(value):
             raise TrainingError(
@@ -231,7 +238,20 @@ def _train_epoch(run: _Run, cfg: Config, epoch: int, state: TrainState, progress
         total += value
         steps += 1
         bar.set_postfix(loss=f"{total / steps:.4f}")
-    return total / max(steps, 1)
+    if "grad_ratio" in state_extra:
+        state_extra["loss"] = extra_total / max(steps, 1)
+    return total / max(steps, 1), state_extra
+
+
+def _gradient_ratio(items: torch.nn.Module, extra: torch.Tensor, loss: torch.Tensor) -> float:
+    """||gradient of the item embedder's extra loss|| / ||gradient of the training loss||, over
+    the item embedder's trained parameters (for ``align``: the adapter)."""
+    params = [p for p in items.parameters() if p.requires_grad]
+    norms = []
+    for term in (extra, loss):
+        grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+        norms.append(sum(float(g.pow(2).sum()) for g in grads if g is not None) ** 0.5)
+    return norms[0] / norms[1] if norms[1] else float("inf")
 
 
 def patience_epochs(model: torch.nn.Module, cfg: Config) -> int:
@@ -264,7 +284,7 @@ def fit(
     while state.epoch < tc.epochs and state.bad < patience:
         epoch = state.epoch + 1
         started = time.perf_counter()
-        loss = _train_epoch(run, cfg, epoch, state, progress)
+        loss, extra = _train_epoch(run, cfg, epoch, state, progress)
         metrics, _, _ = evaluate(model, run.valid, cfg, run.device)
         score = metrics["full"][tc.select_metric]
         state.seconds += time.perf_counter() - started
@@ -272,6 +292,10 @@ def fit(
         row = {
             "epoch": epoch,
             "loss": round(loss, 6),
+            # the item embedder's own loss term (align), inside loss, and its gradient's size
+            # against the training loss's on the item embedder (first batch of the epoch)
+            **({"extra_loss": round(extra["loss"], 6)} if extra else {}),
+            **({"extra_grad_ratio": round(extra["grad_ratio"], 6)} if extra else {}),
             "seconds": round(state.seconds, 3),
             **{f"valid_full_{m}": v for m, v in metrics["full"].items()},
             **{f"valid_sampled_{m}": v for m, v in metrics["sampled"].items()},

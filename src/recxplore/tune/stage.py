@@ -153,6 +153,7 @@ class _Stage:
     steps: int
     targets: list[str]
     device: torch.device
+    batch: int  # examples per micro-batch
 
 
 def _setup_stage(
@@ -206,26 +207,22 @@ def _setup_stage(
     if tc.gradient_checkpointing:
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     text = text_settings(cfg.text, ds.name)
-    extras = objective.extras(settings) if objective.extras else {}
     tm = TuneModel(
         lm=lm,
         base=base,
         tokenizer=tokenizer,
         encoder=encoder,
         max_tokens=tc.max_tokens,
-        extras=extras,
         flatten_settings={k: text[k] for k in ("style", "max_chars", "domain")},
     )
     lm.to(device)
-    for param in extras.values():
-        param.data = param.data.to(device)
     trainable = {n: p for n, p in lm.named_parameters() if p.requires_grad}
-    trainable.update(extras)
     opt = torch.optim.AdamW(trainable.values(), lr=tc.lr, weight_decay=0.0)
     sched = get_scheduler(
         tc.schedule, opt, num_warmup_steps=min(tc.warmup_steps, steps), num_training_steps=steps
     )
-    return _Stage(tm, peft_model, trainable, opt, sched, examples, steps, targets, device)
+    batch = min(tc.batch_size, len(examples))
+    return _Stage(tm, peft_model, trainable, opt, sched, examples, steps, targets, device, batch)
 
 
 def train_stage(
@@ -308,7 +305,7 @@ def _finish_stage(
     st.peft_model.save_pretrained(str(folder))
     _write_curve(folder, history, stage)
     (folder / "checkpoint.pt").unlink(missing_ok=True)
-    temperature = st.tm.extras.get("log_temperature")
+    chance = OBJECTIVES[stage].chance
     return {
         "stage": stage,
         "examples": len(st.examples),
@@ -317,7 +314,9 @@ def _finish_stage(
         "seconds": round(seconds, 3),
         "first_loss": history[0]["loss"],
         "last_loss": history[-1]["loss"],
-        "final_temperature": math.exp(temperature.item()) if temperature is not None else None,
+        # the mean loss of the last 10 steps, against what a blind model scores
+        "last_10_loss": round(float(np.mean([h["loss"] for h in history[-10:]])), 6),
+        "chance_loss": round(chance(st.batch), 6) if chance else None,
     }
 
 

@@ -9,7 +9,7 @@ stage repeats the same batches.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
@@ -31,7 +31,6 @@ class TuneModel:
     encoder: bool  # masked-LM model (BERT-like) rather than a decoder
     max_tokens: int
     flatten_settings: dict[str, Any]  # style, max_chars, domain of the item texts
-    extras: dict[str, torch.nn.Parameter] = field(default_factory=dict)  # the objective's own
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,8 @@ class Objective:
     examples: Callable[[Dataset, Config, Any], list[Any]]  # (dataset, config, settings)
     loss: Callable[[TuneModel, list[Any], np.random.Generator, torch.device, Any], torch.Tensor]
     causal_only: bool = False  # needs a decoder (refused on encoders)
-    # parameters the objective learns beside the LoRA weights, from its settings
-    extras: Optional[Callable[[Any], dict[str, torch.nn.Parameter]]] = None
+    # the loss of a model that cannot tell the n examples of a micro-batch apart, if defined
+    chance: Optional[Callable[[int], float]] = None
 
 
 def eos(tm: TuneModel) -> list[int]:

@@ -1,19 +1,23 @@
-"""scft: supervised contrastive fine-tuning (LLMEmb stage 1).
+"""scft: supervised contrastive fine-tuning (LLMEmb stage 1, liuqidong07/LLMEmb llm/llama.py).
 
-Two attribute-dropped views per item, mean-pooled, symmetric InfoNCE over in-batch negatives
-with a learned temperature.
+Two views of each item, its attributes shuffled and some left out, mean-pooled; LLMEmb's
+symmetric contrastive loss over the micro-batch's items, on dot products divided by a fixed
+temperature of 3, with soft targets from the views' self-similarities. docs/baselines.md lists
+where ours differs.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from recxplore.config import Config, option
+from recxplore.contrastive import contrastive_loss
 from recxplore.data.dataset import Dataset
 from recxplore.extract.encode import pad_batch
 from recxplore.extract.pooling import mean_pool
@@ -24,8 +28,17 @@ from recxplore.tune.objectives.common import Objective, TuneModel, attributes_of
 
 @dataclass(frozen=True, kw_only=True)
 class SCFTConfig:
-    drop: float = option(0.4, "scft: share of attributes dropped from each view", ge=0.0, lt=1.0)
-    temperature: float = option(0.05, "scft: initial temperature of the InfoNCE (learned)", gt=0.0)
+    drop: float = option(
+        0.4,
+        "scft: share of an item's attributes left out of each view (floor(n x drop), after "
+        "shuffling each view's attributes, as LLMEmb does; at least one is kept)",
+        ge=0.0,
+        lt=1.0,
+    )
+    temperature: float = option(3.0, "scft: temperature dividing the similarities", gt=0.0)
+    similarity: Literal["dot", "cosine"] = option(
+        "dot", "scft: dot products of the pooled states (LLMEmb) or their cosines"
+    )
 
 
 def scft_examples(ds: Dataset, cfg: Config, settings: SCFTConfig) -> list[dict]:
@@ -38,9 +51,9 @@ def scft_examples(ds: Dataset, cfg: Config, settings: SCFTConfig) -> list[dict]:
 
 
 def drop_view(meta: dict, drop: float, rng: np.random.Generator) -> dict:
-    """One SCFT view: each attribute dropped with probability ``drop``, at least one kept."""
-    keys = list(meta)
-    kept = [k for k in keys if rng.random() >= drop] or [keys[int(rng.integers(len(keys)))]]
+    """One SCFT view: the attributes in a random order, the last floor(n x drop) left out."""
+    keys = [list(meta)[i] for i in rng.permutation(len(meta))]
+    kept = keys[: max(1, len(keys) - int(len(keys) * drop))]
     return {k: meta[k] for k in kept}
 
 
@@ -49,7 +62,7 @@ def _embed(tm: TuneModel, texts: list[str], device: torch.device) -> torch.Tenso
     ids, mask = pad_batch(enc, tm.tokenizer.pad_token_id, "right")
     ids, mask = ids.to(device), mask.to(device)
     hidden = tm.base(input_ids=ids, attention_mask=mask).last_hidden_state
-    return F.normalize(mean_pool(hidden.float(), mask), dim=-1)
+    return mean_pool(hidden.float(), mask)
 
 
 def scft_loss(
@@ -59,29 +72,23 @@ def scft_loss(
     device: torch.device,
     settings: SCFTConfig,
 ) -> torch.Tensor:
-    drop = settings.drop
     views = [
         [
-            flatten(drop_view(m, drop, rng), attributes=None, **tm.flatten_settings) or " "
+            flatten(drop_view(m, settings.drop, rng), attributes=None, **tm.flatten_settings) or " "
             for m in metas
         ]
         for _ in range(2)
     ]
     a, b = _embed(tm, views[0], device), _embed(tm, views[1], device)
-    logits = (
-        a @ b.T / tm.extras["log_temperature"].exp()
-    )  # (B, B): the diagonal holds the positives
-    target = torch.arange(len(metas), device=device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-
-
-def scft_temperature(settings: SCFTConfig) -> dict[str, torch.nn.Parameter]:
-    return {"log_temperature": torch.nn.Parameter(torch.tensor(math.log(settings.temperature)))}
+    if settings.similarity == "cosine":
+        a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    return contrastive_loss(a, b, settings.temperature)
 
 
 OBJECTIVES.register(
     "scft",
-    Objective(scft_examples, scft_loss, extras=scft_temperature),
+    # a model that cannot tell a micro-batch's n items apart scores log(n)
+    Objective(scft_examples, scft_loss, chance=math.log),
     SCFTConfig,
     help="supervised contrastive fine-tuning (LLMEmb stage 1)",
 )
