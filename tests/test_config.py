@@ -133,3 +133,9 @@ def test_replace_and_defaults_given_explicitly_keep_cache_keys():
             assert stage_key("k", other.to_dict()[section]) == stage_key(
                 "k", cfg.to_dict()[section]
             ), section
+
+
+def test_an_override_may_write_a_float_without_a_dot():
+    # YAML 1.1 reads 2e-4 as a string; on the command line it means the number
+    assert config.load(None, ["train.lr=2e-4"]).train.lr == 2e-4
+    assert config.load(None, ["train.lr=1.5E-3"]).train.lr == 1.5e-3

@@ -7,6 +7,7 @@ and reported at once in a ``ConfigError``, so a user fixes a config in one pass.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -310,6 +311,9 @@ def _is_metric_name(name: str, ks: list[int]) -> bool:
     return metric in ("HR", "NDCG", "MRR") and k.isdigit() and int(k) in ks
 
 
+_EXPONENT_FLOAT = re.compile(r"^[-+]?\d+(\.\d*)?[eE][-+]?\d+$")
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``"train.lr=0.01"`` -> (["train", "lr"], 0.01). Values are parsed as YAML scalars/lists."""
     key, sep, raw = text.partition("=")
@@ -319,6 +323,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as err:
         raise ConfigError([f"override {text!r}: the value is not valid YAML ({err})"]) from None
+    if isinstance(value, str) and _EXPONENT_FLOAT.match(value.strip()):
+        value = float(value)  # YAML 1.1 reads 2e-4 (no dot) as a string; people write it
     return key.strip().split("."), value
 
 
