@@ -170,5 +170,7 @@ def test_a_cell_may_not_set_what_the_search_varies(base_file, tmp_path):
         load_sweep(write(tmp_path, body))
     with pytest.raises(ConfigError, match=r"search.train.lr: must be a non-empty list"):
         load_sweep(write(tmp_path, {"cells": {"x": []}, "search": {"train.lr": []}}))
+    with pytest.raises(ConfigError, match=r"search: must be a mapping"):
+        load_sweep(write(tmp_path, {"cells": {"x": []}, "search": ["train.lr"]}))
     with pytest.raises(ConfigError, match=r"search train.lr=nope: train.lr"):
         load_sweep(write(tmp_path, {"cells": {"x": []}, "search": {"train.lr": ["nope"]}}))

@@ -132,7 +132,8 @@ def cmd_diagnose(args: argparse.Namespace) -> None:
     from recxplore.diagnose import diagnose
 
     out = diagnose(_load_config(args), progress=not args.no_progress)
-    lines = [f"store {out['store']} ({out['extractor']}, {out['pooling']} pooling)"]
+    span = ", own tokens" if out["pool_span"] == "item" else ""
+    lines = [f"store {out['store']} ({out['extractor']}, {out['pooling']} pooling{span})"]
     for part in ("stored", "adapter_input"):
         lines.append(f"{part}:")
         lines += [f"  {k:<28} {v}" for k, v in out[part].items()]

@@ -45,6 +45,7 @@ def diagnose(cfg: Config, progress: bool = True) -> dict[str, Any]:
         "store": str(store.path),
         "extractor": cfg.extract.model,
         "pooling": cfg.extract.pooling,
+        "pool_span": cfg.extract.pool_span,
         "stored": feature_health(stored, texts, token_counts(cfg, texts)),
     }
     feature_cell = cfg.replace(**{"adapt.fusion": "replace"})  # what a feature cell would read

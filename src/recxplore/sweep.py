@@ -142,7 +142,7 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
     for key in ("grid", "search"):
         problems += [
             f"{path}: {key}.{k}: must be a non-empty list of values; got {v!r}"
-            for k, v in (raw.get(key) or {}).items()
+            for k, v in (raw.get(key) if isinstance(raw.get(key), dict) else {}).items()
             if not (isinstance(v, list) and v)
         ]
     search_seed = raw.get("search_seed")
