@@ -34,33 +34,33 @@ PINNED = [
         [],
         {
             "train": "6266ef2002ea5845816c",
-            "extract": "b06969c77409f3b17302",
+            "extract": "80c4eff4d4c814215f9e",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
             "tune-sft": "f9385d05c23aa0857757",
-            "tune-scft": "f2cf870552f73e128b63",
+            "tune-scft": "ea9865b6ee7b98c8aea6",
         },
     ),
     (
         ["adapt.fusion=replace", "adapt.adapter=moe"],
         {
-            "train": "fd57bfd71f0fe588c58a",
-            "extract": "b06969c77409f3b17302",
+            "train": "d4a17edc9343474592e3",
+            "extract": "80c4eff4d4c814215f9e",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
             "tune-sft": "f9385d05c23aa0857757",
-            "tune-scft": "f2cf870552f73e128b63",
+            "tune-scft": "ea9865b6ee7b98c8aea6",
         },
     ),
     (
         ["adapt.fusion=concat", "adapt.adapter=pq", "model.backbone=gru4rec", "train.loss=bce"],
         {
-            "train": "fe1d0326838a1b54ceea",
-            "extract": "b06969c77409f3b17302",
+            "train": "23ffd952391126e32c75",
+            "extract": "80c4eff4d4c814215f9e",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
             "tune-sft": "f9385d05c23aa0857757",
-            "tune-scft": "f2cf870552f73e128b63",
+            "tune-scft": "ea9865b6ee7b98c8aea6",
         },
     ),
     (
@@ -71,12 +71,12 @@ PINNED = [
             "tune.stages=[cpt,sft]",
         ],
         {
-            "train": "ca0cb5754a7484875760",
-            "extract": "b06969c77409f3b17302",
+            "train": "6c373f6360c9246e4245",
+            "extract": "80c4eff4d4c814215f9e",
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
             "tune-sft": "f9385d05c23aa0857757",
-            "tune-scft": "f2cf870552f73e128b63",
+            "tune-scft": "ea9865b6ee7b98c8aea6",
         },
     ),
 ]
@@ -164,3 +164,15 @@ def test_precision_enters_run_keys_as_it_runs():
     assert run_identity(config.load(None, ["train.device=cuda"]))["precision"] == "bfloat16"
     runtime.fast_bfloat16 = lambda kind: True  # a CPU with AVX512-BF16 (undone by the fixture)
     assert run_identity(config.load(None, [])) == forced
+
+
+def test_settings_of_a_component_not_chosen_leave_keys_alone():
+    base = config.load(None, ["adapt.fusion=replace", "adapt.adapter=moe"])
+    unused = {"adapt.align_weight": 0.5, "adapt.mlp_hidden": 32, "extract.eol_template": "{text}!"}
+    for key, value in unused.items():
+        assert keys_of(base.replace(**{key: value})) == keys_of(base), key
+    eol = base.replace(**{"extract.pooling": "eol"})
+    other = eol.replace(**{"extract.eol_template": "{text}!"})
+    assert keys_of(other)["extract"] != keys_of(eol)["extract"]  # chosen: it counts
+    moe = base.replace(**{"adapt.moe_experts": 4})
+    assert keys_of(moe)["train"] != keys_of(base)["train"]

@@ -107,16 +107,28 @@ def component_fields(cls: type) -> dict[str, tuple[str, dataclasses.Field[Any]]]
     return out
 
 
+def selected(section: Section) -> set[str]:
+    """The components the section's choice fields name (a list field names several)."""
+    names: set[str] = set()
+    for f in own_fields(type(section)):
+        if "registry" in f.metadata:
+            value = getattr(section, f.name)
+            names.update(value if isinstance(value, list) else [value])
+    return names
+
+
 def section_dict(section: Section, keyed: bool = False) -> dict[str, Any]:
     """The section as a flat mapping (own fields, then each component's settings); with
-    ``keyed``, only what can change a result, as cache keys see it."""
+    ``keyed``, only what can change a result, as cache keys see it (so no settings of a
+    component the section does not choose)."""
     out: dict[str, Any] = {}
     for f in own_fields(type(section)):
         if not keyed or _in_key(f, section):
             out[f.name] = _plain(getattr(section, f.name))
+    chosen = selected(section) if keyed else set()
     for flat, (name, f) in component_fields(type(section)).items():
         settings = section.options(name)
-        if not keyed or _in_key(f, settings):
+        if not keyed or (name in chosen and _in_key(f, settings)):
             out[flat] = _plain(getattr(settings, f.name))
     return out
 

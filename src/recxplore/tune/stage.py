@@ -13,6 +13,7 @@ where an uninterrupted one does.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import math
 import time
@@ -25,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from recxplore.cache import Artifact, home_dir, sha256_file, stage_key
-from recxplore.config import Config, component_fields, key_settings
+from recxplore.config import Config, key_settings
 from recxplore.data.dataset import Dataset
 from recxplore.llm import models
 from recxplore.llm.lora import (
@@ -71,8 +72,8 @@ def tune_seed(cfg: Config) -> int:
 def stage_settings(cfg: Config, stage: str) -> dict[str, Any]:
     """The tune settings that stage ``stage`` depends on (other stages' settings left out),
     with the seed it trains with."""
-    others = {flat for flat, (name, _) in component_fields(type(cfg.tune)).items() if name != stage}
-    settings = {k: v for k, v in key_settings(cfg.tune).items() if k not in others}
+    alone = dataclasses.replace(cfg.tune, stages=[stage])  # its own objective's settings only
+    settings = key_settings(alone)
     return {**settings, "dtype": tune_dtype(cfg), "seed": tune_seed(cfg)}
 
 
