@@ -333,8 +333,9 @@ def run_sweep(
         """Each cell's overrides with its setting from the search, chosen on validation."""
         if not sweep.search:
             return cells
-        settings = sweep.candidates()
-        jobs_ = [(label, cells[label] + s, sweep.search_seed) for label in cells for s in settings]
+        settings, seed = sweep.candidates(), sweep.search_seed
+        assert seed is not None, "load_sweep sets it with the search"
+        jobs_ = [(label, cells[label] + s, seed) for label in cells for s in settings]
         scores: dict[str, list[Optional[float]]] = {label: [] for label in cells}
         for label, _, results in train_all(jobs_, searching=True):
             scores[label].append(None if results is None else _select_score(results))

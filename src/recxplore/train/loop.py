@@ -15,7 +15,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 import torch
@@ -216,7 +216,8 @@ def _train_epoch(
             extra = model.items.extra_loss(t, table)
         if extra is not None:
             if steps == 0:  # once an epoch: how much of what trains the items it moves
-                state_extra["grad_ratio"] = _gradient_ratio(model.items, extra, loss)
+                items = cast(torch.nn.Module, model.items)
+                state_extra["grad_ratio"] = _gradient_ratio(items, extra, loss)
             extra_total += extra.item()
             loss = loss + extra
         value = loss.item()  # the one host sync a step

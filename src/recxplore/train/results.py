@@ -16,6 +16,7 @@ class Timing(TypedDict):
     train_seconds: float
     epochs: int
     best_epoch: int
+    patience_epochs: NotRequired[int]  # epochs without progress it would stop after
     seconds_to_best: float
     seconds_per_epoch: float
     devices: list[dict[str, Any]]  # [{"from_epoch": 1, "device": "cpu"}, ...]

@@ -42,6 +42,8 @@ def unit_rms(vectors: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
 
 
 class AlignFusion(FeatureEmbedder):
+    id_table: torch.Tensor
+
     def __init__(
         self,
         features: torch.Tensor,
