@@ -220,7 +220,7 @@ def _train_epoch(
                 state_extra["grad_ratio"] = _gradient_ratio(items, extra, loss)
             extra_total += extra.item()
             loss = loss + extra
-        value = loss.item()  # the one host sync a step
+        value = loss.item()  # the host sync a step (one more with an extra loss term)
         if not math.isfinite(value):
             raise TrainingError(
                 f"the training loss became {value} at epoch {epoch}, batch {steps + 1}; "
