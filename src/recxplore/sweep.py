@@ -197,11 +197,8 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
     )
     if sweep.search:
         sweep.search_seed = search_seed if search_seed is not None else sweep.seeds[0]
-    searched = {f"{k}=" for k in sweep.search}
     for label, overrides in cells.items():
-        clash = sorted(
-            o.split("=", 1)[0] for o in overrides if o.split("=", 1)[0] + "=" in searched
-        )
+        clash = sorted({o.split("=", 1)[0] for o in overrides} & set(sweep.search))
         if clash:
             problems.append(
                 f"{path}: cell {label!r} sets {', '.join(clash)}, which the search varies; "
@@ -347,7 +344,7 @@ def run_sweep(
             best = settings[max(scored, key=lambda vi: vi[0])[1]]  # ties: the first
             record["search"]["chosen"][label] = {
                 "overrides": best,
-                "valid": {", ".join(st) or "base": v for st, v in zip(settings, found)},
+                "valid": {", ".join(st): v for st, v in zip(settings, found)},
             }
             chosen[label] = cells[label] + best
         return chosen

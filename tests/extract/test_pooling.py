@@ -26,14 +26,9 @@ def by_hand(hidden: torch.Tensor, pooling: str) -> np.ndarray:
     return hidden[0].numpy()
 
 
-@pytest.mark.parametrize("side", ["right", "left"])
-@pytest.mark.parametrize("pooling", ["mean", "max", "last", "first", "eol"])
-def test_batched_pooling_matches_one_text_at_a_time(tiny_llama, tmp_path, pooling, side):
-    loaded = models.load(str(tiny_llama), models_dir=tmp_path)
-    template = 'This item: "{text}" means in one word:"'
-    ids = tokenize(loaded, TEXTS, template=template if pooling == "eol" else "{text}")
-    assert len({len(x) for x in ids}) > 1, "the texts must need padding"
-    got = encode(
+def encode_batched(loaded, ids, pooling, side, span=(0, 0)) -> np.ndarray:
+    """The texts pooled in padded batches of four."""
+    return encode(
         loaded,
         ids,
         pooling=pooling,
@@ -41,10 +36,26 @@ def test_batched_pooling_matches_one_text_at_a_time(tiny_llama, tmp_path, poolin
         batch_size=4,
         padding_side=side,
         device=torch.device("cpu"),
+        span=span,
     )
+
+
+def states_alone(loaded, ids: list[int]) -> torch.Tensor:
+    """(L, D) last hidden states of one text, unpadded."""
+    with torch.no_grad():
+        return loaded.model(input_ids=torch.tensor([ids])).last_hidden_state[0]
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("pooling", ["mean", "max", "last", "first", "eol"])
+def test_batched_pooling_matches_one_text_at_a_time(tiny_llama, tmp_path, pooling, side):
+    loaded = models.load(str(tiny_llama), models_dir=tmp_path)
+    template = 'This item: "{text}" means in one word:"'
+    ids = tokenize(loaded, TEXTS, template=template if pooling == "eol" else "{text}")
+    assert len({len(x) for x in ids}) > 1, "the texts must need padding"
+    got = encode_batched(loaded, ids, pooling, side)
     for row, x in enumerate(ids):
-        with torch.no_grad():
-            hidden = loaded.model(input_ids=torch.tensor([x])).last_hidden_state[0]
+        hidden = states_alone(loaded, x)
         np.testing.assert_allclose(got[row], by_hand(hidden, pooling), rtol=1e-4, atol=1e-5)
 
 
@@ -98,18 +109,9 @@ def test_own_token_pooling_leaves_out_the_shared_template(tiny_llama, tmp_path, 
     ids = tokenize(loaded, TEXTS, template=template)
     start, cut = shared_affixes(ids)
     assert start >= 5 and cut >= 1, "the template's tokens are shared"
-    got = encode(
-        loaded,
-        ids,
-        pooling=pooling,
-        layer=-1,
-        batch_size=4,
-        padding_side=side,
-        device=torch.device("cpu"),
-        span=(start, cut),
-    )
+    got = encode_batched(loaded, ids, pooling, side, span=(start, cut))
     for row, x in enumerate(ids):
-        with torch.no_grad():
-            hidden = loaded.model(input_ids=torch.tensor([x])).last_hidden_state[0]
-        own = hidden[start : len(x) - cut]  # states over the whole text, pooled over its own
+        own = states_alone(loaded, x)[
+            start : len(x) - cut
+        ]  # states over the whole text, pooled over its own
         np.testing.assert_allclose(got[row], by_hand(own, pooling), rtol=1e-4, atol=1e-5)

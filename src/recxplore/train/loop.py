@@ -197,7 +197,7 @@ def _train_epoch(
     batches = epoch_batches(run.lengths, tc.batch_size, rng, tc.batching == "bucketed")
     model.train()
     total, steps, extra_total = 0.0, 0, 0.0
-    state_extra: dict[str, float] = {}
+    extra_stats: dict[str, float] = {}
     bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
     for batch in bar:
         chunk = [run.windows[i] for i in batch]
@@ -217,7 +217,7 @@ def _train_epoch(
         if extra is not None:
             if steps == 0:  # once an epoch: how much of what trains the items it moves
                 items = cast(torch.nn.Module, model.items)
-                state_extra["grad_ratio"] = _gradient_ratio(items, extra, loss)
+                extra_stats["grad_ratio"] = _gradient_ratio(items, extra, loss)
             extra_total += extra.item()
             loss = loss + extra
         value = loss.item()  # the host sync a step (one more with an extra loss term)
@@ -239,9 +239,9 @@ def _train_epoch(
         total += value
         steps += 1
         bar.set_postfix(loss=f"{total / steps:.4f}")
-    if "grad_ratio" in state_extra:
-        state_extra["loss"] = extra_total / max(steps, 1)
-    return total / max(steps, 1), state_extra
+    if "grad_ratio" in extra_stats:
+        extra_stats["loss"] = extra_total / max(steps, 1)
+    return total / max(steps, 1), extra_stats
 
 
 def _gradient_ratio(items: torch.nn.Module, extra: torch.Tensor, loss: torch.Tensor) -> float:
