@@ -78,7 +78,7 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     cfg = _dataset_config(args)
     ds, art = prepare(cfg.data, home_dir(cfg.paths.home), fresh=args.fresh)
     stats = ds.stats()
-    human = "\n".join(f"{k:<20} {v}" for k, v in stats.items())
+    human = "\n".join(f"{k:<24} {v}" for k, v in stats.items())
     _emit(args, {**stats, "path": str(art.path)}, f"{human}\ncached at {art.path}")
 
 

@@ -30,6 +30,7 @@ from recxplore.cache import Artifact, home_dir
 from recxplore.config import Config
 from recxplore.data.dataset import Dataset
 from recxplore.data.prepare import prepare
+from recxplore.data.split import seen_items
 from recxplore.extract.stage import StoreSummary, extract_features
 from recxplore.extract.store import open_store, read_manifest
 from recxplore.runtime import load_checkpoint
@@ -65,7 +66,9 @@ def _tune_and_extract(
 ) -> tuple[TuneChain, StoreSummary]:
     tuned = cfg.tune.stages or cfg.tune.adapter
     chain = tune_chain(cfg, ds, dataset_key, progress) if tuned else TuneChain()
-    store = extract_features(cfg, ds, dataset_key, chain.folders, chain.keys, progress, fresh)
+    # the features of the items' texts: one store for every regime of a dataset
+    items_key = ds.catalogue_key or dataset_key
+    store = extract_features(cfg, ds, items_key, chain.folders, chain.keys, progress, fresh)
     return chain, store
 
 
@@ -89,7 +92,7 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = Tru
         cache_root,
     )
     _warn_if_constant(reduced, cfg)
-    inputs = ItemInputs(features=reduced, keys=(key,))
+    inputs = ItemInputs(features=reduced, keys=(key,), seen=seen_items(ds))
     if "codes" in wanted:
         subvectors = cfg.adapt.options(cfg.adapt.adapter).subvectors
         codes = cached_codes(reduced, key, subvectors, cache_root, seed=cfg.train.seed)

@@ -19,4 +19,5 @@ class ItemInputs:
     features: Optional[np.ndarray] = None  # (n_items + 1, d) reduced LLM features
     codes: Optional[np.ndarray] = None  # (n_items + 1, M) PQ codes
     id_table: Optional[np.ndarray] = None  # (n_items + 1, hidden) pretrained ID embeddings
+    seen: Optional[np.ndarray] = None  # (n_items + 1,) bool: the item occurs in training
     keys: tuple[str, ...] = ()

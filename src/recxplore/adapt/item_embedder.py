@@ -56,6 +56,10 @@ class IDEmbedder(ItemEmbedder):
 INIT_STD = 0.02  # the ID table's initial scale
 
 
+def seen_rows(inputs: ItemInputs) -> Optional[torch.Tensor]:
+    return None if inputs.seen is None else torch.from_numpy(inputs.seen)
+
+
 class FeatureEmbedder(ItemEmbedder):
     """Base of the fusions built on frozen LLM features: ``semantic()`` is the adapted features.
 
@@ -67,8 +71,20 @@ class FeatureEmbedder(ItemEmbedder):
     near-uniform scores.
     """
 
-    def __init__(self, features: torch.Tensor, adapter: nn.Module, hidden: int, dropout: float):
+    def __init__(
+        self,
+        features: torch.Tensor,
+        adapter: nn.Module,
+        hidden: int,
+        dropout: float,
+        seen: Optional[torch.Tensor] = None,
+    ):
         super().__init__(features.shape[0] - 1, hidden)
+        # which items occur in training: a trained per-item part (an ID row, a delta) is used
+        # for these only, so an item never trained on is scored from its text alone
+        if seen is None:
+            seen = torch.ones(features.shape[0], dtype=torch.bool)
+        self.register_buffer("seen", seen.float().unsqueeze(1), persistent=False)
         scale = features[1:].var(0).mean().sqrt().clamp(min=1e-8)
         self.register_buffer("features", (features / scale).float(), persistent=False)
         self.adapter = adapter
@@ -93,7 +109,11 @@ class FeatureEmbedder(ItemEmbedder):
         """The fusion registry's builder for fusions that need nothing but the features."""
         assert inputs.features is not None, "the pipeline hands fusions their features"
         features = torch.from_numpy(inputs.features)
-        return cls(features, make_adapter(features.shape[1]), hidden, dropout)
+        return cls(features, make_adapter(features.shape[1]), hidden, dropout, seen_rows(inputs))
+
+    def trained_only(self, rows: torch.Tensor) -> torch.Tensor:
+        """A per-item trained table with the rows of items never in training zeroed."""
+        return rows * self.seen
 
     def semantic(self) -> torch.Tensor:  # (n_items + 1, hidden)
         return self.adapter(self.drop(self.features)) * self.gain

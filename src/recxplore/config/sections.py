@@ -50,6 +50,52 @@ class DataConfig(Section):
         "(3 = a train, a validation and a test item)",
         ge=1,
     )
+    # The regime: thinning and the cold-start split, applied to the prepared dataset in
+    # this order (recxplore.data.regime); each in a key only when it is set.
+    user_share: float = _opt(
+        1.0,
+        "keep this share of users, drawn at random with data.sample_seed (1 = all)",
+        key=lambda d: d.user_share < 1,
+        gt=0.0,
+        le=1.0,
+    )
+    interaction_share: float = _opt(
+        1.0,
+        "keep this share of each user's interactions, drawn at random with data.sample_seed, "
+        "in their order (1 = all)",
+        key=lambda d: d.interaction_share < 1,
+        gt=0.0,
+        le=1.0,
+    )
+    sample_seed: int = _opt(
+        0,
+        "seed of data.user_share and data.interaction_share",
+        key=lambda d: d.user_share < 1 or d.interaction_share < 1,
+    )
+    max_history: Optional[int] = _opt(
+        None,
+        "keep each user's most recent N interactions (null: all); the catalogue keeps every "
+        "item (items left without interactions stay candidates)",
+        key=lambda d: d.max_history is not None,
+    )
+    cold_share: float = _opt(
+        0.0,
+        "cold-start split: the newest share of items (by first interaction) never occur in "
+        "training sequences or validation inputs, only as targets (0 = leave-one-out)",
+        key=lambda d: d.cold_share > 0,
+        ge=0.0,
+        lt=1.0,
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_history is not None and self.max_history < 3:
+            raise ConfigError(
+                [
+                    f"data.max_history={self.max_history}: leave-one-out needs 3 "
+                    f"interactions per user (train, validation, test); use 3 or more"
+                ]
+            )
 
 
 def _rewrites(text: Any) -> bool:
@@ -437,6 +483,36 @@ class EvalConfig(Section):
         "(never the target), as RecBole does",
     )
     batch_size: int = _opt(512, "users scored per evaluation batch", key=False, ge=1)
+    # Groups of instances (recxplore.eval.groups): computed from ranks, so never in a key.
+    head_share: float = _opt(
+        0.2,
+        "groups: the most popular share of items (by training interactions) are head, the "
+        "rest tail",
+        key=False,
+        gt=0.0,
+        lt=1.0,
+    )
+    tail_below: Optional[int] = _opt(
+        None,
+        "groups: a target is tail when its training interactions are below this (LLM-ESR's "
+        "ts_item: 4 on Beauty and Fashion, 13 on Yelp); null: by eval.head_share",
+        key=False,
+        ge=1,
+    )
+    short_share: float = _opt(
+        0.2,
+        "groups: the users with the shortest histories, this share of them, are short",
+        key=False,
+        gt=0.0,
+        lt=1.0,
+    )
+    short_below: Optional[int] = _opt(
+        None,
+        "groups: a user is short when its history has fewer items (LLM-ESR's ts_user: 9 on "
+        "Beauty, 3 on Fashion, 12 on Yelp); null: by eval.short_share",
+        key=False,
+        ge=1,
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -1,7 +1,8 @@
 """A processed dataset: chronological item sequences per user and an item table.
 
 Item index 0 is padding; items are 1..n_items. ``item_meta[i]`` holds the attributes of item i
-(``item_meta[0]`` is empty). ``item_fingerprint`` hashes the item ids in index order: every
+(``item_meta[0]`` is empty). ``cold`` marks the items a cold-start split keeps out of training
+(``recxplore.data.regime``; None: none). ``item_fingerprint`` hashes the item ids in index order: every
 feature matrix built for this dataset carries it, and a mismatch is refused.
 """
 
@@ -13,7 +14,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -37,11 +38,13 @@ class Dataset:
     items: np.ndarray  # (n_interactions,) int64 item indices, chronological per user
     timestamps: np.ndarray  # (n_interactions,) float64 seconds
     item_meta: list[dict[str, Any]]  # (n_items + 1,) attributes; row 0 padding
+    cold: Optional[np.ndarray] = None  # (n_items + 1,) bool: kept out of training
 
     def __post_init__(self) -> None:
         assert len(self.offsets) == len(self.user_ids) + 1
         assert len(self.item_meta) == len(self.item_ids) + 1
         self.item_fingerprint = fingerprint_ids(self.item_ids)
+        self.catalogue_key = ""  # the prepared dataset's cache key (set by prepare)
 
     @property
     def n_users(self) -> int:
@@ -63,6 +66,7 @@ class Dataset:
 
     def stats(self) -> dict[str, Any]:
         lengths = self.lengths()
+        active = int((np.bincount(self.items, minlength=self.n_items + 1)[1:] > 0).sum())
         return {
             "dataset": self.name,
             "users": self.n_users,
@@ -70,7 +74,10 @@ class Dataset:
             "interactions": self.n_interactions,
             "avg_seq_len": round(float(lengths.mean()), 2) if len(lengths) else 0.0,
             "median_seq_len": float(np.median(lengths)) if len(lengths) else 0.0,
+            "items_with_interactions": active,
+            "avg_item_count": round(self.n_interactions / max(1, active), 2),
             "density": round(self.n_interactions / max(1, self.n_users * self.n_items), 6),
+            **({"cold_items": int(self.cold.sum())} if self.cold is not None else {}),
             "items_with_metadata": sum(1 for m in self.item_meta[1:] if m),
             "item_fingerprint": self.item_fingerprint,
         }
@@ -78,9 +85,10 @@ class Dataset:
     # -- storage: data.npz + users.json + items.jsonl ------------------------------------------
 
     def save(self, folder: Path) -> None:
-        np.savez(
-            folder / "data.npz", offsets=self.offsets, items=self.items, timestamps=self.timestamps
-        )
+        arrays = {"offsets": self.offsets, "items": self.items, "timestamps": self.timestamps}
+        if self.cold is not None:
+            arrays["cold"] = self.cold
+        np.savez(folder / "data.npz", **arrays)  # type: ignore[arg-type]
         (folder / "users.json").write_text(json.dumps(self.user_ids), encoding="utf-8")
         with open(folder / "items.jsonl", "w", encoding="utf-8") as f:
             for index, (item_id, meta) in enumerate(zip([""] + self.item_ids, self.item_meta)):
@@ -94,6 +102,7 @@ class Dataset:
         try:
             with np.load(folder / "data.npz") as npz:  # read every array now, inside the try
                 arrays = {k: npz[k] for k in ("offsets", "items", "timestamps")}
+                cold = npz["cold"] if "cold" in npz else None
             user_ids = json.loads((folder / "users.json").read_text(encoding="utf-8"))
             rows = [
                 json.loads(line)
@@ -112,4 +121,5 @@ class Dataset:
             items=arrays["items"],
             timestamps=arrays["timestamps"],
             item_meta=[r["meta"] for r in rows],
+            cold=cold,
         )

@@ -2,6 +2,10 @@
 
 Users with fewer than 3 interactions (possible only with data.min_seq_len < 3) are used for
 training only. The validation input is the training part; the test input adds the validation item.
+
+A cold-start dataset (``ds.cold``, see ``recxplore.data.regime``) keeps its cold items out of
+every training part, so out of training sequences and validation inputs; a user whose training
+part is then empty has no history to recommend from and is used for nothing.
 """
 
 from __future__ import annotations
@@ -26,22 +30,34 @@ class EvalSet:
         return len(self.users)
 
 
+def _training_part(ds: Dataset, seq: np.ndarray) -> np.ndarray:
+    part = seq[:-2] if len(seq) >= 3 else seq
+    return part if ds.cold is None else part[~ds.cold[part]]
+
+
 def train_sequences(ds: Dataset) -> list[np.ndarray]:
-    out = []
-    for user in range(ds.n_users):
-        seq = ds.sequence(user)
-        out.append(seq[:-2] if len(seq) >= 3 else seq)
-    return out
+    return [_training_part(ds, ds.sequence(user)) for user in range(ds.n_users)]
+
+
+def seen_items(ds: Dataset) -> np.ndarray:
+    """(n_items + 1,) bool: the items that occur in a training sequence (padding: False)."""
+    seen = np.zeros(ds.n_items + 1, dtype=bool)
+    for seq in train_sequences(ds):
+        seen[seq] = True
+    seen[0] = False
+    return seen
 
 
 def eval_set(ds: Dataset, part: Part) -> EvalSet:
-    cut = 2 if part == "valid" else 1
     users, inputs, targets = [], [], []
     for user in range(ds.n_users):
         seq = ds.sequence(user)
         if len(seq) < 3:
             continue
+        history = _training_part(ds, seq)
+        if not len(history):
+            continue
         users.append(user)
-        inputs.append(seq[:-cut])
-        targets.append(seq[-cut])
+        inputs.append(history if part == "valid" else np.append(history, seq[-2]))
+        targets.append(seq[-2] if part == "valid" else seq[-1])
     return EvalSet(np.asarray(users, dtype=np.int64), inputs, np.asarray(targets, dtype=np.int64))

@@ -26,6 +26,7 @@ from recxplore.config import Config
 from recxplore.data.dataset import Dataset
 from recxplore.data.split import EvalSet, eval_set, train_sequences
 from recxplore.errors import DataError, RecxploreError
+from recxplore.eval.groups import GroupRules, group_metrics, instance_groups, one_group_problems
 from recxplore.eval.metrics import summarise
 from recxplore.eval.negatives import sample_negatives
 from recxplore.eval.protocol import rank_users
@@ -144,6 +145,10 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
             f"{ds.name}: no user has the 3 interactions leave-one-out needs; lower "
             f"the data.* filters or use a dataset with longer histories"
         )
+    for problem in one_group_problems(
+        instance_groups(ds, valid.data, GroupRules.of(cfg.eval)), GroupRules.of(cfg.eval)
+    ):
+        log.warning("%s: %s", ds.name, problem)
     seqs = train_sequences(ds)
     causal = model.objective == "causal"
     windows = causal_windows(seqs, mc.max_len) if causal else masked_windows(seqs, mc.max_len)
@@ -342,16 +347,17 @@ def _finish(
     """Evaluate the best-validation checkpoint: validation again, then test, once."""
     model = run.model
     model.load_state_dict(load_checkpoint(best_path, run.device))
-    valid_metrics, _, _ = evaluate(model, run.valid, cfg, run.device)
-    test_metrics, full, sampled = evaluate(model, run.test, cfg, run.device)
-    with open(run_dir / "test_ranks.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["user", "target", "rank_full", "rank_sampled"])
-        for user, target, rf, rs in zip(run.test.data.users, run.test.data.targets, full, sampled):
-            writer.writerow([ds.user_ids[user], int(target), int(rf), int(rs)])
+    metrics, groups = {}, {}
+    rules = GroupRules.of(cfg.eval)
+    for part, ev in (("valid", run.valid), ("test", run.test)):
+        metrics[part], full, sampled = evaluate(model, ev, cfg, run.device)
+        write_ranks(run_dir / f"{part}_ranks.csv", ds, ev.data, full, sampled)
+        found = instance_groups(ds, ev.data, rules)
+        groups[part] = group_metrics(found, full, sampled, cfg.eval.ks)
     epochs = state.epoch
     return {
-        "metrics": {"valid": valid_metrics, "test": test_metrics},
+        "metrics": metrics,
+        "groups": groups,
         "timing": {
             "train_seconds": round(state.seconds, 3),
             "epochs": epochs,
@@ -362,6 +368,17 @@ def _finish(
             "devices": state.devices,
         },
     }
+
+
+def write_ranks(
+    path: Path, ds: Dataset, data: EvalSet, full: np.ndarray, sampled: np.ndarray
+) -> None:
+    """Each user's target and its full and sampled rank (``<part>_ranks.csv``)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["user", "target", "rank_full", "rank_sampled"])
+        for user, target, rf, rs in zip(data.users, data.targets, full, sampled):
+            writer.writerow([ds.user_ids[user], int(target), int(rf), int(rs)])
 
 
 def _write_history(path: Path, history: list[dict[str, Any]]) -> None:

@@ -23,10 +23,16 @@ class Timing(TypedDict):
     wall_seconds: NotRequired[float]  # the whole run, evaluation included
 
 
+# "<family>: <group>" -> {"family", "group", "users", "full": {...}, "sampled": {...}}
+# (recxplore.eval.groups)
+GroupMetrics = dict[str, dict[str, Any]]
+
+
 class Outcome(TypedDict):
-    """What the training loop returns: validation and test metrics, and timing."""
+    """What the training loop returns: validation and test metrics, by group too, and timing."""
 
     metrics: dict[str, Metrics]  # "valid" and "test"
+    groups: dict[str, GroupMetrics]  # "valid" and "test"
     timing: Timing
 
 
@@ -37,4 +43,5 @@ class Results(TypedDict):
     config: dict[str, dict[str, Any]]
     dataset_stats: dict[str, Any]
     metrics: dict[str, Metrics]
+    groups: NotRequired[dict[str, GroupMetrics]]  # runs before groups were recorded lack it
     timing: Timing

@@ -1,8 +1,8 @@
 """One training run in its own folder, cached by its resolved config and its dataset.
 
 The folder (``<runs_dir>/<dataset>-<backbone>-<fusion>[-<adapter>]-<loss>-s<seed>-<key>``) holds
-``config.yaml``, ``log.txt``, ``metrics.csv``, ``best.pt``, ``checkpoint.pt``, ``test_ranks.csv``
-and ``results.json``. It is filled as ``<name>.partial`` and renamed when finished; an
+``config.yaml``, ``log.txt``, ``metrics.csv``, ``best.pt``, ``checkpoint.pt``, ``test_ranks.csv``,
+``valid_ranks.csv`` and ``results.json``. It is filled as ``<name>.partial`` and renamed when finished; an
 interrupted run resumes from its checkpoint when the same command is run again, or, with
 ``finish_on``, on another device than the one it started on (say a run started on a GPU
 machine and is finished on a CPU).
@@ -109,7 +109,12 @@ def runs_dir(cfg: Config) -> Path:
 
 def run_artifact(cfg: Config, dataset_key: str, inputs: ItemInputs) -> Artifact:
     """The run's folder, as an artifact keyed by its settings, its dataset and item inputs."""
-    key = stage_key("train", run_identity(cfg), (dataset_key,) + inputs.keys)
+    ident = run_identity(cfg)
+    if inputs.seen is not None and not inputs.seen[1:].all():
+        # items never in training get no trained ID row or delta (they once got one): a run on
+        # such data is not one of the code before
+        ident["unseen_items"] = int((~inputs.seen[1:]).sum())
+    key = stage_key("train", ident, (dataset_key,) + inputs.keys)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.data.name)
     items = f"{cfg.adapt.fusion}-{cfg.adapt.adapter}" if uses_features(cfg) else cfg.adapt.fusion
     name = f"{slug}-{cfg.model.backbone}-{items}-{cfg.train.loss}-s{cfg.train.seed}-{key[:10]}"
@@ -189,6 +194,7 @@ def _train(
         config=cfg.to_dict(),
         dataset_stats=ds.stats(),
         metrics=outcome["metrics"],
+        groups=outcome["groups"],
         timing=outcome["timing"],
     )
     write_json_atomic(folder / "results.json", results)
@@ -205,7 +211,7 @@ def _train(
     return results
 
 
-RUN_FILES = ("results.json", "test_ranks.csv", "best.pt")
+RUN_FILES = ("results.json", "test_ranks.csv", "valid_ranks.csv", "best.pt")
 
 
 def finished_results(art: Artifact) -> Results:

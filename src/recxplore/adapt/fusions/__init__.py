@@ -3,4 +3,4 @@ each registering itself in ``FUSIONS``; a builder is
 ``build(n_items, hidden, inputs, make_adapter, dropout, settings) -> ItemEmbedder``, where
 ``make_adapter(d_in)`` builds the configured adapter."""
 
-from recxplore.adapt.fusions import add, align, concat, id, replace  # noqa: F401  (each registers itself)
+from recxplore.adapt.fusions import add, align, concat, delta, id, replace  # noqa: F401

@@ -1,6 +1,8 @@
-"""ID vector + adapted features."""
+"""ID vector + adapted features (no ID vector for an item never in training)."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 from torch import nn
@@ -10,13 +12,20 @@ from recxplore.registry import FUSIONS
 
 
 class AddFusion(FeatureEmbedder):
-    def __init__(self, features: torch.Tensor, adapter: nn.Module, hidden: int, dropout: float):
-        super().__init__(features, adapter, hidden, dropout)
+    def __init__(
+        self,
+        features: torch.Tensor,
+        adapter: nn.Module,
+        hidden: int,
+        dropout: float,
+        seen: Optional[torch.Tensor] = None,
+    ):
+        super().__init__(features, adapter, hidden, dropout, seen)
         self.ids = nn.Embedding(self.n_items + 1, hidden, padding_idx=0)
         nn.init.normal_(self.ids.weight, std=INIT_STD)
 
     def fuse(self, semantic: torch.Tensor) -> torch.Tensor:
-        return self.ids.weight + semantic
+        return self.trained_only(self.ids.weight) + semantic
 
 
 FUSIONS.register("add", AddFusion.build, requires=("features",), help="ID + adapted features")

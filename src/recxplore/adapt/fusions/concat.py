@@ -1,6 +1,9 @@
-"""[ID vector ; adapted features] projected back to the hidden size."""
+"""[ID vector ; adapted features] projected back to the hidden size (the ID part zero for an
+item never in training)."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 from torch import nn
@@ -10,14 +13,21 @@ from recxplore.registry import FUSIONS
 
 
 class ConcatFusion(FeatureEmbedder):
-    def __init__(self, features: torch.Tensor, adapter: nn.Module, hidden: int, dropout: float):
-        super().__init__(features, adapter, hidden, dropout)
+    def __init__(
+        self,
+        features: torch.Tensor,
+        adapter: nn.Module,
+        hidden: int,
+        dropout: float,
+        seen: Optional[torch.Tensor] = None,
+    ):
+        super().__init__(features, adapter, hidden, dropout, seen)
         self.ids = nn.Embedding(self.n_items + 1, hidden, padding_idx=0)
         nn.init.normal_(self.ids.weight, std=INIT_STD)
         self.merge = nn.Linear(2 * hidden, hidden)
 
     def fuse(self, semantic: torch.Tensor) -> torch.Tensor:
-        return self.merge(torch.cat([self.ids.weight, semantic], dim=-1))
+        return self.merge(torch.cat([self.trained_only(self.ids.weight), semantic], dim=-1))
 
 
 FUSIONS.register(
