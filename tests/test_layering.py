@@ -33,7 +33,7 @@ LAYERS = [
     ("backbones", {"backbones"}),
     ("eval", {"eval"}),
     ("train", {"train"}),
-    ("pipeline", {"pipeline", "sweep", "report", "diagnose"}),
+    ("pipeline", {"pipeline", "sweep", "report", "report_groups", "diagnose"}),
     ("cli", {"cli", "__main__"}),
 ]
 

@@ -140,3 +140,56 @@ def test_a_p_value_that_underflows_is_not_printed_as_zero():
     )
     table = summary_table([row], baseline="b")
     assert "| < 1e-300 |" in table and "| 2.5e-07 |" in table and "| 0 |" not in table
+
+
+def test_group_tables_come_from_ranks_also_for_runs_made_before_groups(tiny_cfg, tmp_path):
+    runs = [
+        train(tiny_cfg.replace(**{"train.epochs": 1, "train.seed": s}), progress=False)
+        for s in (1, 2)
+    ]
+    recorded = runs[0]["groups"]["test"]
+    assert recorded["popularity: head"]["users"] + recorded["popularity: tail"]["users"] == len(
+        list(csv.DictReader(open(Path(runs[0]["run_dir"]) / "test_ranks.csv")))
+    )
+    for r in runs:  # as a run made before groups were recorded
+        path = Path(r["run_dir"]) / "results.json"
+        old = json.loads(path.read_text())
+        old.pop("groups")
+        path.write_text(json.dumps(old))
+    out = write_report([r["run_dir"] for r in runs], tmp_path / "out")
+    rows = list(csv.DictReader(open(tmp_path / "out" / "groups.csv")))
+    tail = next(r for r in rows if r["family"] == "popularity" and r["group"] == "tail")
+    # the same groups and values as the runs recorded
+    values = [run["groups"]["test"]["popularity: tail"]["full"]["NDCG@10"] for run in runs]
+    assert int(tail["users"]) == recorded["popularity: tail"]["users"]
+    assert abs(float(tail["NDCG@10"]) - sum(values) / 2) < 1e-5
+    assert "groups.png" in " ".join(out["files"])
+    assert "**popularity**" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_each_regime_is_compared_with_its_own_baseline(tiny_cfg, tmp_path):
+    (tmp_path / "base.yaml").write_text(config.dump(tiny_cfg.replace(**{"train.epochs": 1})))
+    path = tmp_path / "s.yaml"
+    cells = {
+        "id@all": [],
+        "gru@all": ["model.backbone=gru4rec"],
+        "id@4": ["data.max_history=4"],
+        "gru@4": ["model.backbone=gru4rec", "data.max_history=4"],
+    }
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "reg",
+                "config": "base.yaml",
+                "seeds": [1],
+                "baseline": "id@all",
+                "cells": cells,
+            }
+        )
+    )
+    record = run_sweep(load_sweep(path), progress=False)
+    out = write_report([record["path"]], tmp_path / "out")
+    rows = {r["cell"]: r for r in csv.DictReader(open(tmp_path / "out" / "table.csv"))}
+    assert rows["gru@4"]["baseline"] == "id@4" and rows["gru@all"]["baseline"] == "id@all"
+    assert rows["id@4"]["baseline"] == ""  # the baseline of its own regime
+    assert "sparsity.png" in " ".join(out["files"])

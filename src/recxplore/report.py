@@ -25,6 +25,14 @@ from recxplore.config import neutral_keys
 from recxplore.errors import RecxploreError
 from recxplore.eval.compare import RESAMPLES, Comparison, compare
 from recxplore.registry import FUSIONS
+from recxplore.report_groups import (
+    curve_figure,
+    group_figure,
+    group_rows,
+    group_tables,
+    per_user_ndcg,
+    regime_baselines,
+)
 from recxplore.tables import COLUMNS as METRICS
 from recxplore.tables import markdown
 from recxplore.train.run import UPSTREAM_ONLY
@@ -114,15 +122,6 @@ def collect(paths: list[Path]) -> Collected:
     return Collected(dict(cells), baseline, assembled, failed, searches)
 
 
-def per_user_ndcg(run_dir: str, protocol: str, k: int = 10) -> dict[str, float]:
-    out: dict[str, float] = {}
-    with open(Path(run_dir) / "test_ranks.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            rank = int(row[f"rank_{protocol}"])
-            out[row["user"]] = 1.0 / np.log2(rank + 1) if rank <= k else 0.0
-    return out
-
-
 def against_baseline(
     cell: list[dict[str, Any]], base: list[dict[str, Any]], protocol: str
 ) -> Optional[Comparison]:
@@ -141,21 +140,29 @@ def against_baseline(
 
 
 def summarise(
-    cells: dict[str, list[dict[str, Any]]], baseline: Optional[str]
+    cells: dict[str, list[dict[str, Any]]],
+    baseline: Optional[str],
+    bases: Optional[dict[str, Optional[str]]] = None,
 ) -> list[dict[str, Any]]:
+    """Mean and std over seeds per cell; with a baseline, each cell's change against the
+    baseline of its own regime (``bases``, by default the baseline for every cell)."""
+    bases = bases or {label: baseline for label in cells}
     rows = []
     for label, runs in cells.items():
+        base_label = bases.get(label)
         row: dict[str, Any] = {"cell": label, "seeds": len(runs)}
         for p in PROTOCOLS:
             for m in METRICS:
                 values = [r["metrics"]["test"][p][m] for r in runs]
                 row[f"{p} {m}"] = statistics.mean(values)
                 row[f"{p} {m} std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-        if baseline and baseline in cells and label != baseline:
+        if base_label and base_label in cells and label != base_label:
+            row["baseline"] = base_label
             for p in PROTOCOLS:
-                base = statistics.mean(r["metrics"]["test"][p]["NDCG@10"] for r in cells[baseline])
+                base_runs = cells[base_label]
+                base = statistics.mean(r["metrics"]["test"][p]["NDCG@10"] for r in base_runs)
                 row[f"{p} NDCG@10 change"] = row[f"{p} NDCG@10"] / base - 1 if base else None
-                found = against_baseline(runs, cells[baseline], p)
+                found = against_baseline(runs, base_runs, p)
                 if found is not None:
                     row[f"{p} NDCG@10 low"], row[f"{p} NDCG@10 high"] = found.low, found.high
                     row[f"{p} NDCG@10 p"] = found.p
@@ -187,8 +194,9 @@ def summary_table(rows: list[dict[str, Any]], baseline: Optional[str]) -> str:
     if baseline:
         head += ["Δ full NDCG@10 [95% CI]", "p", "Δ sampled NDCG@10 [95% CI]", "p "]
     out = []
+    serving = {baseline} | {r.get("baseline") for r in rows}
     for r in rows:
-        cells = [r["cell"] + (" (baseline)" if r["cell"] == baseline else ""), str(r["seeds"])]
+        cells = [r["cell"] + (" (baseline)" if r["cell"] in serving else ""), str(r["seeds"])]
         for c in cols:
             text = f"{r[c]:.4f} ± {r[c + ' std']:.4f}" if r["seeds"] > 1 else f"{r[c]:.4f}"
             cells.append(f"**{text}**" if r[c] == best[c] else text)
@@ -304,7 +312,9 @@ def write_report(
     baseline = baseline or found.baseline
     if baseline is not None and baseline not in cells:
         raise ReportError(f"--baseline {baseline!r}: not a cell; cells are {', '.join(cells)}")
-    rows = summarise(cells, baseline)
+    searched = frozenset(k for search in found.searches for k in search["space"])
+    bases = regime_baselines(cells, baseline, searched)
+    rows = summarise(cells, baseline, bases)
     out.mkdir(parents=True, exist_ok=True)
     sweeps = [Path(p).name for p in paths if (Path(p) / "sweep.json").is_file()]
     title = title or (", ".join(sweeps) if sweeps else f"{len(paths)} runs")
@@ -316,6 +326,20 @@ def write_report(
         writer.writeheader()
         writer.writerows(rows)
     figure(rows, out / "ndcg10.png", title, baseline)
+    by_group = group_rows(cells, bases)
+    files = ["report.md", "table.csv", "ndcg10.png"]
+    if by_group:
+        with open(out / "groups.csv", "w", newline="") as f:
+            writer = csv.DictWriter(
+                f, fieldnames=list(dict.fromkeys(k for r in by_group for k in r))
+            )
+            writer.writeheader()
+            writer.writerows(by_group)
+        files.append("groups.csv")
+    if group_figure(by_group, cells, out / "groups.png", title):
+        files.append("groups.png")
+    if curve_figure(rows, cells, out / "sparsity.png", title):
+        files.append("sparsity.png")
     datasets = sorted({r["dataset"] for runs in cells.values() for r in runs})
     text = [
         f"# {title}",
@@ -337,6 +361,21 @@ def write_report(
         "![NDCG@10](ndcg10.png)",
         "",
     ]
+    if "sparsity.png" in files:
+        text += ["![NDCG@10 against the history cap](sparsity.png)", ""]
+    if by_group:
+        text += [
+            "## By group of test instances",
+            "",
+            "Test NDCG@10 (full ranking) by group, mean ± std over seeds, n = instances "
+            "(docs/regimes.md: head = the most popular items by training interactions, short = "
+            "the users with the shortest histories, cold = targets never in training); the "
+            "change against the baseline of the cell's own data, with its 95% interval, as above.",
+            "",
+            *group_tables(by_group, cells),
+        ]
+        if "groups.png" in files:
+            text += ["![NDCG@10 by group](groups.png)", ""]
     metric = next(iter(cells.values()))[0]["config"]["train"]["select_metric"]
     text += _selection(cells, assembled) + _search(found.searches, metric)
     text += _caveats(failed, cells)
@@ -344,6 +383,6 @@ def write_report(
         text += ["Made by:", "", "```bash", command, "```", ""]
     (out / "report.md").write_text("\n".join(text), encoding="utf-8")
     return {
-        "files": [str(out / n) for n in ("report.md", "table.csv", "ndcg10.png")],
+        "files": [str(out / n) for n in files],
         "cells": [r["cell"] for r in rows],
     }
