@@ -121,6 +121,18 @@ class TextConfig(Section):
     domain: Optional[str] = _opt(
         None, "noun in the sentence style (null: the source's, e.g. movie)"
     )
+    noise: Literal["none", "drop", "shuffle"] = _opt(
+        "none",
+        "noisier metadata for text.noise_share of the items: drop = each attribute removed "
+        "with probability 1/2 (one kept); shuffle = the chosen items' attributes permuted "
+        "among them",
+    )
+    noise_share: float = _opt(
+        0.2, "share of items text.noise applies to", key=lambda t: t.noise != "none", ge=0.0, le=1.0
+    )
+    noise_seed: int = _opt(
+        0, "seed of the items and attributes text.noise picks", key=lambda t: t.noise != "none"
+    )
     rewrite: Literal["none", "keywords", "summary", "expansion"] = _opt(
         "none",
         "LLM rewriting of each item's text (generator settings: the generate section): "

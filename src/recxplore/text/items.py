@@ -6,6 +6,7 @@ from recxplore.config import TextConfig
 from recxplore.data.dataset import Dataset
 from recxplore.data.sources import source_of, split_name
 from recxplore.text.flatten import flatten
+from recxplore.text.noise import noisy_meta
 
 
 def text_settings(cfg: TextConfig, dataset_name: str) -> dict:
@@ -22,6 +23,7 @@ def text_settings(cfg: TextConfig, dataset_name: str) -> dict:
 
 
 def item_texts(ds: Dataset, cfg: TextConfig) -> list[str]:
-    """The flattened texts (before any LLM rewriting)."""
+    """The flattened texts (before any LLM rewriting), of noisier metadata when ``text.noise``
+    says so."""
     settings = text_settings(cfg, ds.name)
-    return [""] + [flatten(meta, **settings) for meta in ds.item_meta[1:]]
+    return [""] + [flatten(meta, **settings) for meta in noisy_meta(ds.item_meta, cfg)[1:]]
