@@ -38,7 +38,7 @@ def make(adapter, fusion, rows=12, d=8, hidden=4):
 
 
 def test_every_fusion_but_id_reads_features():
-    assert FEATURE_FUSIONS == ["add", "align", "concat", "replace"]
+    assert FEATURE_FUSIONS == ["add", "align", "concat", "delta", "replace"]
 
 
 @pytest.mark.parametrize("fusion", FEATURE_FUSIONS)

@@ -71,3 +71,28 @@ def test_fusions_with_ids_give_a_cold_item_no_id_part():
         semantic = concat.semantic()
         no_ids = concat.merge(torch.cat([torch.zeros_like(semantic), semantic], -1))
         torch.testing.assert_close(concat.all_items()[3], no_ids[3])
+
+
+def test_a_cold_start_run_reports_its_cold_targets(tiny_cfg):
+    from tests.conftest import assert_metrics_match_ranks
+
+    from recxplore.pipeline import train
+
+    cfg = tiny_cfg.replace(
+        **{
+            "data.cold_share": 0.2,
+            "extract.model": "tfidf-svd",
+            "extract.static_dim": 8,
+            "adapt.pca": None,
+            "adapt.fusion": "delta",
+            "adapt.adapter": "linear",
+        }
+    )
+    results = train(cfg, progress=False)
+    assert_metrics_match_ranks(results)
+    groups = results["groups"]["test"]
+    assert groups["cold: cold"]["users"] > 0
+    assert groups["cold: cold"]["users"] + groups["cold: warm"]["users"] == sum(
+        1 for _ in open(f"{results['run_dir']}/test_ranks.csv")
+    ) - 1
+    assert results["dataset_stats"]["cold_items"] == round(0.2 * 25)

@@ -126,6 +126,7 @@ class TextConfig(Section):
         "noisier metadata for text.noise_share of the items: drop = each attribute removed "
         "with probability 1/2 (one kept); shuffle = the chosen items' attributes permuted "
         "among them",
+        key=lambda t: t.noise != "none",
     )
     noise_share: float = _opt(
         0.2, "share of items text.noise applies to", key=lambda t: t.noise != "none", ge=0.0, le=1.0
