@@ -41,10 +41,18 @@ def feature_cfg(tmp_path, make_atomic, home):
     )
 
 
+# every adapter with every fusion that uses one; semantic_init uses none, so one adapter setting
+COMBINATIONS = [
+    (adapter, fusion)
+    for fusion in FUSIONS
+    for adapter in ADAPTERS
+    if fusion != "semantic_init" or adapter == "linear"
+]
+
+
 @pytest.mark.smoke
 @pytest.mark.parametrize("backbone", list(BACKBONES))
-@pytest.mark.parametrize("fusion", FUSIONS)
-@pytest.mark.parametrize("adapter", list(ADAPTERS))
+@pytest.mark.parametrize("adapter,fusion", COMBINATIONS)
 def test_adapter_fusion_backbone(feature_cfg, adapter, fusion, backbone):
     cfg = feature_cfg.replace(
         **{"adapt.adapter": adapter, "adapt.fusion": fusion, "model.backbone": backbone}
