@@ -4,16 +4,16 @@ import torch
 
 from recxplore import config
 from recxplore.adapt.adapters.moe import MoEAdapter
+from recxplore.adapt.fusions import WITHOUT_ADAPTER
 from recxplore.adapt.inputs import ItemInputs
 from recxplore.adapt.reduce import pca_transform
 from recxplore.config import AdaptConfig
 from recxplore.registry import ADAPTERS, FUSIONS
 from recxplore.train.run import build_item_embedder
 
-# the fusions that pass features through an adapter (semantic_init reads features without one:
-# tests/adapt/test_semantic_init.py)
+# the fusions that pass features through an adapter (the others have their own tests)
 FEATURE_FUSIONS = [
-    f for f in FUSIONS if "features" in FUSIONS.entry(f).requires and f != "semantic_init"
+    f for f in FUSIONS if "features" in FUSIONS.entry(f).requires and f not in WITHOUT_ADAPTER
 ]
 
 
@@ -43,7 +43,7 @@ def make(adapter, fusion, rows=12, d=8, hidden=4):
 
 def test_every_fusion_but_id_reads_features():
     reading = [f for f in FUSIONS if "features" in FUSIONS.entry(f).requires]
-    assert reading == ["add", "align", "concat", "delta", "replace", "semantic_init"]
+    assert reading == ["add", "align", "alphafuse", "concat", "delta", "replace", "semantic_init"]
 
 
 @pytest.mark.parametrize("fusion", FEATURE_FUSIONS)

@@ -92,7 +92,8 @@ def test_a_cold_start_run_reports_its_cold_targets(tiny_cfg):
     assert_metrics_match_ranks(results)
     groups = results["groups"]["test"]
     assert groups["cold: cold"]["users"] > 0
-    assert groups["cold: cold"]["users"] + groups["cold: warm"]["users"] == sum(
-        1 for _ in open(f"{results['run_dir']}/test_ranks.csv")
-    ) - 1
+    assert (
+        groups["cold: cold"]["users"] + groups["cold: warm"]["users"]
+        == sum(1 for _ in open(f"{results['run_dir']}/test_ranks.csv")) - 1
+    )
     assert results["dataset_stats"]["cold_items"] == round(0.2 * 25)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import assert_metrics_match_ranks
 
+from recxplore.adapt.fusions import WITHOUT_ADAPTER
 from recxplore.errors import ArtifactError
 from recxplore.pipeline import train
 from recxplore.registry import ADAPTERS, BACKBONES
@@ -41,12 +42,12 @@ def feature_cfg(tmp_path, make_atomic, home):
     )
 
 
-# every adapter with every fusion that uses one; semantic_init uses none, so one adapter setting
+# every adapter with every fusion that uses one; a fusion without one with one adapter setting
 COMBINATIONS = [
     (adapter, fusion)
     for fusion in FUSIONS
     for adapter in ADAPTERS
-    if fusion != "semantic_init" or adapter == "linear"
+    if fusion not in WITHOUT_ADAPTER or adapter == "linear"
 ]
 
 
@@ -60,7 +61,8 @@ def test_adapter_fusion_backbone(feature_cfg, adapter, fusion, backbone):
     results = train(cfg, progress=False)
     assert 0 <= results["metrics"]["test"]["full"]["NDCG@10"] <= 1
     assert_metrics_match_ranks(results)
-    assert f"-{fusion}-{adapter}-" in Path(results["run_dir"]).name
+    named = f"-{fusion}-ce-" if fusion in WITHOUT_ADAPTER else f"-{fusion}-{adapter}-"
+    assert named in Path(results["run_dir"]).name
 
 
 def test_reduced_features_and_codes_are_cached(feature_cfg):

@@ -10,6 +10,7 @@ machine and is finished on a CPU).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -20,6 +21,7 @@ from typing import Any, Optional
 import torch
 
 from recxplore import config as config_mod
+from recxplore.adapt.fusions import WITHOUT_ADAPTER
 from recxplore.adapt.gain import LearnedGain
 from recxplore.adapt.inputs import ItemInputs
 from recxplore.adapt.item_embedder import ItemEmbedder
@@ -47,10 +49,14 @@ def uses_features(cfg: Config) -> bool:
     return "features" in FUSIONS.entry(cfg.adapt.fusion).requires
 
 
+def uses_adapter(cfg: Config) -> bool:
+    return uses_features(cfg) and cfg.adapt.fusion not in WITHOUT_ADAPTER
+
+
 def needs(cfg: Config) -> frozenset[str]:
     """The item inputs (features, codes, id_table) the configured fusion and adapter read."""
     wanted = FUSIONS.entry(cfg.adapt.fusion).requires
-    if "features" in wanted:
+    if uses_adapter(cfg):
         wanted = wanted | ADAPTERS.entry(cfg.adapt.adapter).requires
     return wanted
 
@@ -89,6 +95,11 @@ def run_identity(cfg: Config) -> dict[str, Any]:
         ident.pop("text")
         ident.pop("extract")
         ident["adapt"] = {"fusion": cfg.adapt.fusion}
+    elif not uses_adapter(cfg):  # the adapter's settings cannot change the result
+        neutral = dataclasses.replace(
+            cfg.adapt, adapter="linear", adapter_dropout=0.0, gain="fixed"
+        )
+        ident["adapt"] = key_settings(neutral)
     version = BACKBONES.entry(cfg.model.backbone).version
     if version != 1:  # a changed backbone never reuses runs of its earlier code
         ident["backbone_version"] = version
@@ -116,7 +127,7 @@ def run_artifact(cfg: Config, dataset_key: str, inputs: ItemInputs) -> Artifact:
         ident["unseen_items"] = int((~inputs.seen[1:]).sum())
     key = stage_key("train", ident, (dataset_key,) + inputs.keys)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.data.name)
-    items = f"{cfg.adapt.fusion}-{cfg.adapt.adapter}" if uses_features(cfg) else cfg.adapt.fusion
+    items = f"{cfg.adapt.fusion}-{cfg.adapt.adapter}" if uses_adapter(cfg) else cfg.adapt.fusion
     name = f"{slug}-{cfg.model.backbone}-{items}-{cfg.train.loss}-s{cfg.train.seed}-{key[:10]}"
     return Artifact(runs_dir(cfg), "", name)
 
