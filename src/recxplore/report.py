@@ -300,6 +300,13 @@ def _caveats(failed: list[dict[str, Any]], cells: dict[str, list[dict[str, Any]]
     return ["Notes:", "", *notes, ""] if notes else []
 
 
+def _write_csv(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def write_report(
     paths: list[Path],
     out: Path,
@@ -319,22 +326,18 @@ def write_report(
     sweeps = [Path(p).name for p in paths if (Path(p) / "sweep.json").is_file()]
     title = title or (", ".join(sweeps) if sweeps else f"{len(paths)} runs")
     table = summary_table(rows, baseline)
-    with open(out / "table.csv", "w", newline="") as f:
-        writer = csv.DictWriter(
-            f, fieldnames=sorted({k for r in rows for k in r}, key=lambda k: (k != "cell", k))
-        )
-        writer.writeheader()
-        writer.writerows(rows)
+    _write_csv(
+        out / "table.csv",
+        rows,
+        sorted({k for r in rows for k in r}, key=lambda k: (k != "cell", k)),
+    )
     figure(rows, out / "ndcg10.png", title, baseline)
     by_group = group_rows(cells, bases)
     files = ["report.md", "table.csv", "ndcg10.png"]
     if by_group:
-        with open(out / "groups.csv", "w", newline="") as f:
-            writer = csv.DictWriter(
-                f, fieldnames=list(dict.fromkeys(k for r in by_group for k in r))
-            )
-            writer.writeheader()
-            writer.writerows(by_group)
+        _write_csv(
+            out / "groups.csv", by_group, list(dict.fromkeys(k for r in by_group for k in r))
+        )
         files.append("groups.csv")
     if group_figure(by_group, cells, out / "groups.png", title):
         files.append("groups.png")

@@ -145,9 +145,8 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
             f"{ds.name}: no user has the 3 interactions leave-one-out needs; lower "
             f"the data.* filters or use a dataset with longer histories"
         )
-    for problem in one_group_problems(
-        instance_groups(ds, valid.data, GroupRules.of(cfg.eval)), GroupRules.of(cfg.eval)
-    ):
+    rules = GroupRules.of(cfg.eval)  # a threshold that leaves a group empty, said up front
+    for problem in one_group_problems(instance_groups(ds, valid.data, rules), rules):
         log.warning("%s: %s", ds.name, problem)
     seqs = train_sequences(ds)
     causal = model.objective == "causal"
