@@ -39,8 +39,15 @@ def per_user_ndcg(run_dir: str, protocol: str, k: int = 10) -> dict[str, float]:
     return out
 
 
-def _data(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in cfg["data"].items() if k != "data_dir"}
+def _settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A run's settings as ``section.key`` as this version reads them: a setting added since
+    the run was made at its default, one removed since left out."""
+    defaults = config_mod.load(None, []).to_dict()
+    return {
+        f"{section}.{key}": cfg.get(section, {}).get(key, default)
+        for section, values in defaults.items()
+        for key, default in values.items()
+    }
 
 
 def regime_baselines(
@@ -51,18 +58,22 @@ def regime_baselines(
     if baseline is None or baseline not in cells:
         return {label: None for label in cells}
 
-    def rest(label: str) -> str:
-        cfg = cells[label][0]["config"]
+    settings = {label: _settings(runs[0]["config"]) for label, runs in cells.items()}
+
+    def part(label: str, data: bool) -> str:
         kept = {
-            f"{s}.{k}": v
-            for s, section in cfg.items()
-            for k, v in section.items()
-            if s != "data" and f"{s}.{k}" not in searched | {"train.seed"}
+            k: v
+            for k, v in settings[label].items()
+            if k.startswith("data.") == data
+            and k not in searched | {"train.seed", "data.data_dir", "paths.home", "paths.runs_dir"}
         }
         return json.dumps(kept, sort_keys=True, default=str)
 
+    def rest(label: str) -> str:
+        return part(label, data=False)
+
     def regime(label: str) -> str:
-        return json.dumps(_data(cells[label][0]["config"]), sort_keys=True, default=str)
+        return part(label, data=True)
 
     by_regime = {regime(label): label for label in cells if rest(label) == rest(baseline)}
     found = {label: by_regime.get(regime(label)) for label in cells}
