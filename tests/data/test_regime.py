@@ -88,3 +88,21 @@ def test_a_cold_share_of_one_is_refused():
 def test_a_cold_share_that_leaves_no_training_data_is_refused(tiny_cfg):
     with pytest.raises(DataError, match="data.cold_share=0.99"):
         _prepare(tiny_cfg, cold_share=0.99)
+
+
+def test_cold_items_are_outside_the_training_loss(tiny_cfg):
+    """An ID-only model never trains a cold item's row (it is neither a target nor a negative):
+    its row at the best epoch is its row at initialisation."""
+    import torch
+
+    from recxplore.pipeline import train
+    from recxplore.train.run import build_model
+
+    cfg = tiny_cfg.replace(**{"data.cold_share": 0.2, "train.epochs": 2})
+    ds, _ = _prepare(tiny_cfg, cold_share=0.2)
+    results = train(cfg, progress=False)
+    trained = torch.load(Path(results["run_dir"]) / "best.pt")["items.table.weight"]
+    initial = build_model(cfg, ds).items.table.weight.detach()
+    cold = torch.from_numpy(ds.cold)
+    torch.testing.assert_close(trained[cold], initial[cold])
+    assert not torch.allclose(trained[~cold][1:], initial[~cold][1:])

@@ -118,6 +118,27 @@ class TrainState:
 
 
 @dataclass
+class TrainingCatalogue:
+    """The items the training loss sees when a cold-start split holds some back: cold items
+    stand for items that arrive after training, so they are neither targets nor negatives (a
+    full softmax would otherwise push them down, and a model would learn to never recommend
+    what looks new). Items that merely have no training interactions stay in: they are in the
+    catalogue at training time. Evaluation ranks every item."""
+
+    rows: torch.Tensor  # (1 + n_kept,) row 0 (padding), then the kept items' indices
+    position: torch.Tensor  # (n_items + 1,) an item's row in ``rows`` (0 for cold ones)
+
+    @classmethod
+    def of(cls, ds: Dataset, device: torch.device) -> Optional[TrainingCatalogue]:
+        if ds.cold is None:
+            return None
+        rows = np.concatenate([[0], np.flatnonzero(~ds.cold[1:]) + 1])
+        position = np.zeros(ds.n_items + 1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        return cls(torch.from_numpy(rows).to(device), torch.from_numpy(position).to(device))
+
+
+@dataclass
 class _Run:
     """A run set up for training: the model, its data and the loss."""
 
@@ -132,6 +153,14 @@ class _Run:
     negatives: int
     device: torch.device
     precision: str  # resolved: float32 or bfloat16
+    catalogue: Optional[TrainingCatalogue] = None
+
+    def training_loss(
+        self, h: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, gen: torch.Generator
+    ) -> torch.Tensor:
+        if self.catalogue is not None:
+            table, targets = table[self.catalogue.rows], self.catalogue.position[targets]
+        return self.loss_fn(h, targets, table, gen, self.negatives)
 
 
 def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.device) -> _Run:
@@ -164,6 +193,7 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
         tc.num_negatives or DEFAULT_NEGATIVES[tc.loss],
         device,
         resolve_precision(tc.precision, device.type),
+        TrainingCatalogue.of(ds, device),
     )
 
 
@@ -216,7 +246,7 @@ def _train_epoch(
             where = targets > 0
             h, t = hidden[where], targets[where]  # (N, D), (N,)
             table = model.items.all_items()  # (n_items + 1, D)
-            loss = run.loss_fn(h, t, table, gen, run.negatives)
+            loss = run.training_loss(h, t, table, gen)
             extra = model.items.extra_loss(t, table)
         if extra is not None:
             if steps == 0:  # once an epoch: how much of what trains the items it moves

@@ -104,6 +104,8 @@ def run_identity(cfg: Config) -> dict[str, Any]:
     if version != 1:  # a changed backbone never reuses runs of its earlier code
         ident["backbone_version"] = version
     ident["trainer_version"] = TRAINER_VERSION
+    if cfg.data.cold_share > 0:  # runs before cold items left the training loss had them in it
+        ident["cold_items"] = "outside the training loss"
     device = device_type(cfg.train.device)
     if device != "cpu":  # another device sums in another order: other epochs, other results
         ident["device"] = device
