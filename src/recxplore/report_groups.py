@@ -30,13 +30,16 @@ FAMILIES = ("popularity", "popularity bins", "history", "history bins", "cold")
 Runs = dict[str, list[dict[str, Any]]]
 
 
-def per_user_ndcg(run_dir: str, protocol: str, k: int = 10) -> dict[str, float]:
-    out: dict[str, float] = {}
+def per_user_ranks(run_dir: str, protocol: str) -> dict[str, int]:
     with open(Path(run_dir) / "test_ranks.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            rank = int(row[f"rank_{protocol}"])
-            out[row["user"]] = 1.0 / np.log2(rank + 1) if rank <= k else 0.0
-    return out
+        return {row["user"]: int(row[f"rank_{protocol}"]) for row in csv.DictReader(f)}
+
+
+def per_user_ndcg(run_dir: str, protocol: str, k: int = 10) -> dict[str, float]:
+    return {
+        user: 1.0 / np.log2(rank + 1) if rank <= k else 0.0
+        for user, rank in per_user_ranks(run_dir, protocol).items()
+    }
 
 
 def _settings(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -105,16 +108,23 @@ class _Datasets:
 
 
 def _group_values(runs: list[dict[str, Any]], datasets: _Datasets) -> dict[str, list[dict]]:
-    """Per group: for each run, its per-user NDCG@10 (full ranking) of the group's users."""
+    """Per group: for each run, its per-user NDCG@10 and median rank (full ranking) over the
+    group's users."""
     out: dict[str, list[dict]] = {}
     for r in runs:
         groups = datasets.groups(r)
         if groups is None:
             continue
-        values = per_user_ndcg(r["run_dir"], "full")
+        ranks = per_user_ranks(r["run_dir"], "full")
+        values = {u: 1.0 / np.log2(k + 1) if k <= 10 else 0.0 for u, k in ranks.items()}
         for name, users in groups.items():
+            mine = [u for u in users if u in values]
             out.setdefault(name, []).append(
-                {"seed": r["seed"], "values": {u: values[u] for u in users if u in values}}
+                {
+                    "seed": r["seed"],
+                    "values": {u: values[u] for u in mine},
+                    "median_rank": float(np.median([ranks[u] for u in mine])) if mine else None,
+                }
             )
     return out
 
@@ -137,6 +147,7 @@ def group_rows(cells: Runs, bases: dict[str, Optional[str]]) -> list[dict[str, A
                 "users": len(per_run[0]["values"]),
                 "NDCG@10": statistics.mean(means),
                 "NDCG@10 std": statistics.stdev(means) if len(means) > 1 else 0.0,
+                "median rank": statistics.mean(r["median_rank"] for r in per_run if r["values"]),
             }
             base = bases[label]
             if base is not None and name in values[base]:
@@ -162,7 +173,7 @@ def _against(cell: list[dict], base: list[dict]) -> dict[str, Any]:
 
 def _text(row: dict[str, Any], seeds: int) -> str:
     text = f"{row['NDCG@10']:.4f}" + (f" ± {row['NDCG@10 std']:.4f}" if seeds > 1 else "")
-    text += f" (n {row['users']})"
+    text += f" (n {row['users']}, median rank {row['median rank']:.0f})"
     if "change" in row:
         verdict = "" if not row["low"] <= 0.0 <= row["high"] else ", no det. diff."
         text += f"; {row['change']:+.1%} [{row['low']:+.1%}, {row['high']:+.1%}]{verdict}"
