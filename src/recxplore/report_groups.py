@@ -63,23 +63,20 @@ def regime_baselines(
 
     settings = {label: _settings(runs[0]["config"]) for label, runs in cells.items()}
 
+    ignored = searched | {"train.seed", "data.data_dir", "paths.home", "paths.runs_dir"}
+
     def part(label: str, data: bool) -> str:
+        """The cell's data settings (its regime), or all its other settings."""
         kept = {
             k: v
             for k, v in settings[label].items()
-            if k.startswith("data.") == data
-            and k not in searched | {"train.seed", "data.data_dir", "paths.home", "paths.runs_dir"}
+            if k.startswith("data.") == data and k not in ignored
         }
         return json.dumps(kept, sort_keys=True, default=str)
 
-    def rest(label: str) -> str:
-        return part(label, data=False)
-
-    def regime(label: str) -> str:
-        return part(label, data=True)
-
-    by_regime = {regime(label): label for label in cells if rest(label) == rest(baseline)}
-    found = {label: by_regime.get(regime(label)) for label in cells}
+    base_rest = part(baseline, data=False)
+    by_regime = {part(label, True): label for label in cells if part(label, False) == base_rest}
+    found = {label: by_regime.get(part(label, True)) for label in cells}
     return {label: None if base == label else base for label, base in found.items()}
 
 
