@@ -42,10 +42,9 @@ def per_user_ndcg(run_dir: str, protocol: str, k: int = 10) -> dict[str, float]:
     }
 
 
-def _settings(cfg: dict[str, Any]) -> dict[str, Any]:
+def _settings(cfg: dict[str, Any], defaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """A run's settings as ``section.key`` as this version reads them: a setting added since
-    the run was made at its default, one removed since left out."""
-    defaults = config_mod.load(None, []).to_dict()
+    the run was made at its ``defaults`` value, one removed since left out."""
     return {
         f"{section}.{key}": cfg.get(section, {}).get(key, default)
         for section, values in defaults.items()
@@ -61,7 +60,8 @@ def regime_baselines(
     if baseline is None or baseline not in cells:
         return {label: None for label in cells}
 
-    settings = {label: _settings(runs[0]["config"]) for label, runs in cells.items()}
+    defaults = config_mod.load(None, []).to_dict()
+    settings = {label: _settings(runs[0]["config"], defaults) for label, runs in cells.items()}
 
     ignored = searched | {"train.seed", "data.data_dir", "paths.home", "paths.runs_dir"}
 

@@ -35,6 +35,18 @@ class ItemEmbedder(nn.Module):
         (e.g. ID/text alignment); None by default."""
         return None
 
+    def keep_seen(self, seen: Optional[torch.Tensor]) -> None:
+        """Remember which items occur in training (all, when None): a trained per-item part (an
+        ID row, a delta) is used for these only, so an item never trained on is scored from its
+        text alone (``trained_only``)."""
+        if seen is None:
+            seen = torch.ones(self.n_items + 1, dtype=torch.bool)
+        self.register_buffer("seen", seen.float().unsqueeze(1), persistent=False)
+
+    def trained_only(self, rows: torch.Tensor) -> torch.Tensor:
+        """A per-item trained table with the rows of items never in training zeroed."""
+        return rows * self.seen
+
 
 class IDEmbedder(ItemEmbedder):
     """A learned ID embedding table: the ID-only baseline (``adapt.fusion=id``)."""
@@ -80,11 +92,7 @@ class FeatureEmbedder(ItemEmbedder):
         seen: Optional[torch.Tensor] = None,
     ):
         super().__init__(features.shape[0] - 1, hidden)
-        # which items occur in training: a trained per-item part (an ID row, a delta) is used
-        # for these only, so an item never trained on is scored from its text alone
-        if seen is None:
-            seen = torch.ones(features.shape[0], dtype=torch.bool)
-        self.register_buffer("seen", seen.float().unsqueeze(1), persistent=False)
+        self.keep_seen(seen)
         scale = features[1:].var(0).mean().sqrt().clamp(min=1e-8)
         self.register_buffer("features", (features / scale).float(), persistent=False)
         self.adapter = adapter
@@ -110,10 +118,6 @@ class FeatureEmbedder(ItemEmbedder):
         assert inputs.features is not None, "the pipeline hands fusions their features"
         features = torch.from_numpy(inputs.features)
         return cls(features, make_adapter(features.shape[1]), hidden, dropout, seen_rows(inputs))
-
-    def trained_only(self, rows: torch.Tensor) -> torch.Tensor:
-        """A per-item trained table with the rows of items never in training zeroed."""
-        return rows * self.seen
 
     def semantic(self) -> torch.Tensor:  # (n_items + 1, hidden)
         return self.adapter(self.drop(self.features)) * self.gain

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from recxplore.adapt.inputs import ItemInputs
-from recxplore.adapt.item_embedder import INIT_STD, ItemEmbedder
+from recxplore.adapt.item_embedder import INIT_STD, ItemEmbedder, seen_rows
 from recxplore.config import option
 from recxplore.errors import ConfigError
 from recxplore.registry import FUSIONS
@@ -93,12 +93,10 @@ class AlphaFuse(ItemEmbedder):
             nn.init.normal_(self.ids.weight, std=INIT_STD)
             with torch.no_grad():
                 self.ids.weight[0].zero_()
-        if seen is None:
-            seen = torch.ones(language.shape[0], dtype=torch.bool)
-        self.register_buffer("seen", seen.float().unsqueeze(1), persistent=False)
+        self.keep_seen(seen)
 
     def all_items(self) -> torch.Tensor:
-        ids = self.ids.weight * self.seen  # no ID part for an item never in training
+        ids = self.trained_only(self.ids.weight)  # no ID part for an item never in training
         free = self.language[:, : self.dim - self.null_dim]
         return torch.cat([free, self.language[:, self.dim - self.null_dim :] + ids], dim=1)
 
@@ -113,8 +111,7 @@ def build_alphafuse(
 ) -> ItemEmbedder:
     assert inputs.features is not None, "the pipeline hands fusions their features"
     language = torch.from_numpy(language_coordinates(inputs.features, hidden, settings.standardize))
-    seen = None if inputs.seen is None else torch.from_numpy(inputs.seen)
-    return AlphaFuse(language, settings, seen)
+    return AlphaFuse(language, settings, seen_rows(inputs))
 
 
 FUSIONS.register(

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from recxplore.adapt.inputs import ItemInputs
-from recxplore.adapt.item_embedder import INIT_STD, ItemEmbedder
+from recxplore.adapt.item_embedder import INIT_STD, ItemEmbedder, seen_rows
 from recxplore.registry import FUSIONS
 
 
@@ -40,13 +40,11 @@ class SemanticInit(ItemEmbedder):
     def __init__(self, table: torch.Tensor, seen: Optional[torch.Tensor] = None):
         super().__init__(table.shape[0] - 1, table.shape[1])
         self.table = nn.Embedding.from_pretrained(table.clone(), freeze=False, padding_idx=0)
-        if seen is None:
-            seen = torch.ones(table.shape[0], dtype=torch.bool)
         self.register_buffer("initial", table.clone(), persistent=False)
-        self.register_buffer("seen", seen.float().unsqueeze(1), persistent=False)
+        self.keep_seen(seen)
 
     def all_items(self) -> torch.Tensor:
-        return self.table.weight * self.seen + self.initial * (1 - self.seen)
+        return self.trained_only(self.table.weight) + self.initial * (1 - self.seen)
 
 
 def build_semantic_init(
@@ -58,9 +56,9 @@ def build_semantic_init(
     settings: Any,
 ) -> ItemEmbedder:
     assert inputs.features is not None, "the pipeline hands fusions their features"
-    table = torch.from_numpy(semantic_table(inputs.features, hidden))
-    seen = None if inputs.seen is None else torch.from_numpy(inputs.seen)
-    return SemanticInit(table, seen)
+    return SemanticInit(
+        torch.from_numpy(semantic_table(inputs.features, hidden)), seen_rows(inputs)
+    )
 
 
 FUSIONS.register(
