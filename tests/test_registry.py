@@ -23,6 +23,7 @@ CASES: dict[str, tuple[Registry, str]] = {
     "objective": (OBJECTIVES, "tune.stages=[{}]"),
 }
 NEURAL = ("pooling", "objective")  # these need a transformers extractor
+EMBEDS_USERS = {("fusion", "llmesr")}  # and so does what embeds users' histories
 
 
 def every_entry():
@@ -47,7 +48,8 @@ def big(tmp_path_factory):
 @pytest.mark.parametrize("kind,name", every_entry())
 def test_every_registered_component_runs_end_to_end(kind, name, big, tiny_llama, tmp_path):
     table, override = CASES[kind]
-    extractor = str(tiny_llama) if kind in NEURAL else "tfidf-svd"
+    neural = kind in NEURAL or (kind, name) in EMBEDS_USERS
+    extractor = str(tiny_llama) if neural else "tfidf-svd"
     cfg = config.load(
         None,
         [

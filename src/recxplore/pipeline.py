@@ -33,6 +33,7 @@ from recxplore.data.prepare import prepare
 from recxplore.data.split import seen_items
 from recxplore.extract.stage import StoreSummary, extract_features
 from recxplore.extract.store import open_store, read_manifest
+from recxplore.extract.users import user_neighbours
 from recxplore.runtime import load_checkpoint
 from recxplore.tables import comparison_table, results_table
 from recxplore.train.results import Results
@@ -74,7 +75,7 @@ def _tune_and_extract(
 
 def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = True) -> ItemInputs:
     """What the configured fusion and adapter read: reduced features, their PQ codes, a
-    pretrained ID table; each stage through the cache."""
+    pretrained ID table, similar users; each stage through the cache."""
     wanted = needs(cfg)
     if "features" not in wanted:
         return ItemInputs()
@@ -97,6 +98,11 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = Tru
         subvectors = cfg.adapt.options(cfg.adapt.adapter).subvectors
         codes = cached_codes(reduced, key, subvectors, cache_root, seed=cfg.train.seed)
         inputs = dataclasses.replace(inputs, codes=codes)  # the run's key holds the seed already
+    if "neighbours" in wanted:
+        neighbours, users_key = user_neighbours(cfg, ds, dataset_key, progress)
+        inputs = dataclasses.replace(
+            inputs, neighbours=neighbours, keys=inputs.keys + (users_key,)
+        )
     if "id_table" in wanted:
         id_run = train(cfg.replace(**{"adapt.fusion": "id"}), progress=progress)
         state = load_checkpoint(Path(id_run["run_dir"]) / "best.pt")

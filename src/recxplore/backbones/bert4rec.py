@@ -4,11 +4,14 @@ embedder only ever sees real item ids."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
 from recxplore.adapt.item_embedder import ItemEmbedder
 from recxplore.backbones.transformer import (
+    Lookup,
     TransformerBlock,
     attention_mask,
     transformer_settings,
@@ -58,23 +61,33 @@ class BERT4Rec(nn.Module):
         )
         self.norm = nn.LayerNorm(hidden)
 
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        # seq: (B, L) left-padded ids, mask_id at masked positions -> (B, L, D)
+    def embed(self, seq: torch.Tensor, lookup: Optional[Lookup] = None) -> torch.Tensor:
+        # seq: (B, L) left-padded ids, mask_id at masked positions -> (B, L, D) the first
+        # block's input; ``lookup`` maps real ids to item vectors (see SASRec.embed)
         L = seq.shape[1]
         masked = seq == self.mask_id
-        x = self.items(seq.masked_fill(masked, 0))  # (B, L, D)
+        x = (self.items if lookup is None else lookup)(seq.masked_fill(masked, 0))
         x = torch.where(masked.unsqueeze(-1), self.mask_vector, x)
         pos = torch.arange(self.max_len - L, self.max_len, device=seq.device)
-        x = self.drop(self.norm_in(x + self.positions(pos)))
+        return self.drop(self.norm_in(x + self.positions(pos)))
+
+    def encode(self, x: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:
         attend = attention_mask(seq, causal=False)
         for block in self.blocks:
             x = block(x, attend)
         return self.norm(x)
 
-    def user_vectors(self, seq: torch.Tensor) -> torch.Tensor:
-        # Append [MASK] after the history (dropping the oldest item if full): (B, L) -> (B, D)
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        return self.encode(self.embed(seq), seq)
+
+    def user_sequence(self, seq: torch.Tensor) -> torch.Tensor:
+        # Append [MASK] after the history (dropping the oldest item if full): its output
+        # predicts the next item
         mask = torch.full_like(seq[:, :1], self.mask_id)
-        return self.forward(torch.cat([seq[:, 1:], mask], dim=1))[:, -1]
+        return torch.cat([seq[:, 1:], mask], dim=1)
+
+    def user_vectors(self, seq: torch.Tensor) -> torch.Tensor:
+        return self.forward(self.user_sequence(seq))[:, -1]  # (B, L) -> (B, D)
 
 
 def build_bert4rec(items: ItemEmbedder, m: ModelConfig) -> BERT4Rec:

@@ -5,10 +5,13 @@ Inputs are left-padded; padded steps read the zero vector of item 0 before the h
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
 from recxplore.adapt.item_embedder import ItemEmbedder
+from recxplore.backbones.transformer import Lookup
 from recxplore.config import ModelConfig
 from recxplore.dropout import Dropout
 from recxplore.registry import BACKBONES
@@ -35,10 +38,19 @@ class GRU4Rec(nn.Module):
         )
         self.proj = nn.Linear(hidden, hidden)
 
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        # seq: (B, L) -> (B, L, D)
-        out, _ = self.gru(self.drop(self.items(seq)))
+    def embed(self, seq: torch.Tensor, lookup: Optional[Lookup] = None) -> torch.Tensor:
+        # seq: (B, L) -> (B, L, D) the GRU's input; ``lookup`` as in SASRec.embed
+        return self.drop((self.items if lookup is None else lookup)(seq))
+
+    def encode(self, x: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:
+        out, _ = self.gru(x)
         return self.proj(self.drop(out))
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        return self.encode(self.embed(seq), seq)  # (B, L) -> (B, L, D)
+
+    def user_sequence(self, seq: torch.Tensor) -> torch.Tensor:
+        return seq
 
     def user_vectors(self, seq: torch.Tensor) -> torch.Tensor:
         return self.forward(seq)[:, -1]  # (B, D)

@@ -7,12 +7,14 @@ the last position holds the most recent item.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import nn
 
 from recxplore.adapt.item_embedder import ItemEmbedder
 from recxplore.backbones.transformer import (
+    Lookup,
     TransformerBlock,
     attention_mask,
     transformer_settings,
@@ -60,20 +62,32 @@ class SASRec(nn.Module):
         )
         self.norm = nn.LayerNorm(hidden)
 
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        # seq: (B, L) left-padded item ids -> (B, L, D) next-item representations
+    def embed(self, seq: torch.Tensor, lookup: Optional[Lookup] = None) -> torch.Tensor:
+        # seq: (B, L) left-padded item ids -> (B, L, D) the first block's input; ``lookup``
+        # maps ids to item vectors (the item embedder's by default; a dual-view model passes
+        # each view's)
         L = seq.shape[1]
         pos = torch.arange(self.max_len - L, self.max_len, device=seq.device)
-        x = self.items(seq) * self.scale + self.positions(pos)  # (B, L, D)
-        x = self.drop(x) * (seq != 0).unsqueeze(-1)
+        vectors = (self.items if lookup is None else lookup)(seq)
+        x = vectors * self.scale + self.positions(pos)  # (B, L, D)
+        return self.drop(x) * (seq != 0).unsqueeze(-1)
+
+    def encode(self, x: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:
+        # x: (B, L, D) from ``embed`` -> (B, L, D) next-item representations
         attend = attention_mask(seq, causal=True)
         for block in self.blocks:
             x = block(x, attend)
         return self.norm(x)
 
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        return self.encode(self.embed(seq), seq)
+
+    def user_sequence(self, seq: torch.Tensor) -> torch.Tensor:
+        return seq  # the last position of a history already predicts the next item
+
     def user_vectors(self, seq: torch.Tensor) -> torch.Tensor:
         # seq: (B, L) left-padded histories -> (B, D)
-        return self.forward(seq)[:, -1]
+        return self.forward(self.user_sequence(seq))[:, -1]
 
 
 def build_sasrec(items: ItemEmbedder, m: ModelConfig) -> SASRec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -10,6 +11,9 @@ from torch import nn
 
 from recxplore.config import ModelConfig
 from recxplore.dropout import Dropout, dropout
+
+
+Lookup = Callable[[torch.Tensor], torch.Tensor]  # item ids (...,) -> item vectors (..., D)
 
 
 def transformer_settings(m: ModelConfig) -> dict[str, Any]:

@@ -294,6 +294,17 @@ def _check_cross_sections(cfg: Config, problems: list[str]) -> None:
             f"extract.pool_span: extract.model={cfg.extract.model!r} has no tokens to pool; "
             f"use 'all' or a transformers extractor"
         )
+    if (
+        cfg.adapt.fusion == "llmesr"
+        and cfg.adapt.options("llmesr").distill_weight > 0
+        and cfg.extract.model in STATIC_EXTRACTORS
+    ):
+        problems.append(
+            f"adapt.fusion=llmesr: its self-distillation embeds each user's history with the "
+            f"extractor, and extract.model={cfg.extract.model!r} embeds only the item texts it "
+            f"was fitted on; choose a transformers extractor (e.g. smollm2-135m or minilm), or "
+            f"set adapt.llmesr_distill_weight=0 for the dual view without it"
+        )
     if cfg.train.loss == "ce" and cfg.train.num_negatives is not None:
         problems.append(
             "train.num_negatives: not used by train.loss='ce' (softmax over all "

@@ -7,6 +7,8 @@ all-positions training; long histories are not truncated to their last ``max_len
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from recxplore.eval.protocol import left_pad
@@ -59,6 +61,19 @@ def masked_windows(seqs: list[np.ndarray], max_len: int) -> list[np.ndarray]:
         for end in range(len(seq), 0, -max_len):
             out.append(seq[max(0, end - max_len) : end])
     return out
+
+
+def latest_window_owners(
+    seqs: list[np.ndarray], make: Callable[[list[np.ndarray], int], list[np.ndarray]], max_len: int
+) -> np.ndarray:
+    """(n_windows,) for the windows ``make(seqs, max_len)`` cuts: the user whose most recent
+    window each one is, -1 for a user's older windows (both window makers cut each sequence
+    from its end, user by user)."""
+    owners: list[int] = []
+    for user, seq in enumerate(seqs):
+        count = len(make([seq], max_len))
+        owners.extend([user] * min(count, 1) + [-1] * max(count - 1, 0))
+    return np.asarray(owners, dtype=np.int64)
 
 
 def causal_batch(windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -44,6 +44,7 @@ from recxplore.train.batches import (
     causal_batch,
     causal_windows,
     epoch_batches,
+    latest_window_owners,
     masked_batch,
     masked_windows,
 )
@@ -154,6 +155,9 @@ class _Run:
     device: torch.device
     precision: str  # resolved: float32 or bfloat16
     catalogue: Optional[TrainingCatalogue] = None
+    # for a model with an auxiliary loss on users (LLM-ESR): each window's user, -1 for a
+    # user's older windows
+    owners: Optional[np.ndarray] = None
 
     def training_loss(
         self, h: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, gen: torch.Generator
@@ -179,7 +183,9 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
         log.warning("%s: %s", ds.name, problem)
     seqs = train_sequences(ds)
     causal = model.objective == "causal"
-    windows = causal_windows(seqs, mc.max_len) if causal else masked_windows(seqs, mc.max_len)
+    make = causal_windows if causal else masked_windows
+    windows = make(seqs, mc.max_len)
+    owners = latest_window_owners(seqs, make, mc.max_len) if hasattr(model, "auxiliary_loss") else None
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     return _Run(
         model,
@@ -194,6 +200,7 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
         device,
         resolve_precision(tc.precision, device.type),
         TrainingCatalogue.of(ds, device),
+        owners,
     )
 
 
@@ -248,6 +255,9 @@ def _train_epoch(
             table = model.items.all_items()  # (n_items + 1, D)
             loss = run.training_loss(h, t, table, gen)
             extra = model.items.extra_loss(t, table)
+            if run.owners is not None:
+                users = torch.from_numpy(run.owners[batch]).to(run.device)
+                extra = _plus(extra, model.auxiliary_loss(hidden, users))
         if extra is not None:
             if steps == 0:  # once an epoch: how much of what trains the items it moves
                 items = cast(torch.nn.Module, model.items)
@@ -276,6 +286,10 @@ def _train_epoch(
     if "grad_ratio" in extra_stats:
         extra_stats["loss"] = extra_total / max(steps, 1)
     return total / max(steps, 1), extra_stats
+
+
+def _plus(a: Optional[torch.Tensor], b: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    return b if a is None else a if b is None else a + b
 
 
 def _gradient_ratio(items: torch.nn.Module, extra: torch.Tensor, loss: torch.Tensor) -> float:

@@ -54,8 +54,11 @@ def uses_adapter(cfg: Config) -> bool:
 
 
 def needs(cfg: Config) -> frozenset[str]:
-    """The item inputs (features, codes, id_table) the configured fusion and adapter read."""
+    """The inputs (features, codes, id_table, neighbours) the configured fusion and adapter
+    read."""
     wanted = FUSIONS.entry(cfg.adapt.fusion).requires
+    if cfg.adapt.fusion == "llmesr" and cfg.adapt.options("llmesr").distill_weight > 0:
+        wanted = wanted | {"neighbours"}  # the self-distillation's similar users
     if uses_adapter(cfg):
         wanted = wanted | ADAPTERS.entry(cfg.adapt.adapter).requires
     return wanted
@@ -82,7 +85,7 @@ def build_item_embedder(cfg: Config, n_items: int, inputs: ItemInputs) -> ItemEm
 def build_model(cfg: Config, ds: Dataset, inputs: Optional[ItemInputs] = None) -> torch.nn.Module:
     torch.manual_seed(cfg.train.seed)
     items = build_item_embedder(cfg, ds.n_items, inputs or ItemInputs())
-    return BACKBONES[cfg.model.backbone](items, cfg.model)
+    return items.make_model(lambda embedder: BACKBONES[cfg.model.backbone](embedder, cfg.model))
 
 
 def run_identity(cfg: Config) -> dict[str, Any]:

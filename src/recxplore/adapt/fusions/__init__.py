@@ -11,8 +11,9 @@ from recxplore.adapt.fusions import (  # noqa: F401  (each registers itself)
     concat,
     delta,
     id,
+    llmesr,
     replace,
     semantic_init,
 )
 
-WITHOUT_ADAPTER = frozenset({"semantic_init", "alphafuse"})
+WITHOUT_ADAPTER = frozenset({"semantic_init", "alphafuse", "llmesr"})  # llmesr: its own
