@@ -282,6 +282,11 @@ class TuneConfig(Section):
         problems = []
         if len(set(self.stages)) != len(self.stages):
             problems.append(f"tune.stages: each stage at most once; got {self.stages}")
+        if "said" in self.stages[:-1]:
+            problems.append(
+                f"tune.stages: said learns the item vectors themselves, so it comes last; got "
+                f"{self.stages}"
+            )
         if self.target_modules is not None and not self.target_modules:
             problems.append(
                 "tune.target_modules: an empty list wraps nothing; use null for the "

@@ -183,7 +183,11 @@ def _build(
     started = time.perf_counter()
     texts = final_texts(ds, cfg, progress) if todo else []  # rewriting only when embedding
     done_items, embed_seconds = 0, 0.0
-    if todo and ex.model in STATIC_EXTRACTORS:
+    learned = learned_item_vectors(adapters)
+    if todo and learned is not None:  # the chain learned the vectors itself (SAID)
+        done_items = _store_rows(learned, folder, ranges, todo)
+        embed_seconds = time.perf_counter() - started
+    elif todo and ex.model in STATIC_EXTRACTORS:
         done_items = _embed_static(cfg, texts, folder, ranges, todo)
         embed_seconds = time.perf_counter() - started
     elif todo:
@@ -206,15 +210,33 @@ def _build(
     )
 
 
+def learned_item_vectors(adapters: list[Path]) -> Optional[np.ndarray]:
+    """The item vectors the chain's last stage learned (SAID's), row 0 padding; None when it
+    learned LoRA weights only, so the store is the tuned LLM's reading of each text."""
+    from recxplore.tune.objectives.said import ITEMS_FILE
+
+    if not adapters or not (adapters[-1] / ITEMS_FILE).is_file():
+        return None
+    from safetensors.numpy import load_file
+
+    return load_file(str(adapters[-1] / ITEMS_FILE))["embeddings"]
+
+
+def _store_rows(
+    matrix: np.ndarray, folder: Path, ranges: list[tuple[int, int]], todo: list[int]
+) -> int:
+    for k in todo:
+        start, stop = ranges[k]
+        write_shard(folder, k, np.arange(start, stop), matrix[start:stop])
+    return len(matrix) - 1
+
+
 def _embed_static(
     cfg: Config, texts: list[str], folder: Path, ranges: list[tuple[int, int]], todo: list[int]
 ) -> int:
     matrix = tfidf_svd(texts[1:], cfg.extract.static_dim)
     matrix = np.vstack([np.zeros((1, matrix.shape[1]), np.float32), matrix])
-    for k in todo:
-        start, stop = ranges[k]
-        write_shard(folder, k, np.arange(start, stop), matrix[start:stop])
-    return len(texts) - 1
+    return _store_rows(matrix, folder, ranges, todo)
 
 
 def _embed_neural(

@@ -216,6 +216,9 @@ def _setup_stage(
         max_tokens=tc.max_tokens,
         flatten_settings={k: text[k] for k in ("style", "max_chars", "domain")},
     )
+    if objective.attach is not None:
+        torch.manual_seed(seed)
+        objective.attach(tm, ds, cfg, settings)
     lm.to(device)
     trainable = {n: p for n, p in lm.named_parameters() if p.requires_grad}
     opt = torch.optim.AdamW(trainable.values(), lr=tc.lr, weight_decay=0.0)
@@ -304,6 +307,9 @@ def _finish_stage(
     stage: str, st: _Stage, folder: Path, history: list[dict[str, float]], seconds: float
 ) -> dict[str, Any]:
     st.peft_model.save_pretrained(str(folder))
+    save = OBJECTIVES[stage].save
+    if save is not None:
+        save(st.tm, folder)
     _write_curve(folder, history, stage)
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     chance = OBJECTIVES[stage].chance
@@ -354,7 +360,8 @@ def tune_chain(
         art = Artifact(home / "cache", "tune", key)
         if fresh or not art.done:
             _train_once(art, stage, cfg, ds, source, identity, chain, progress, fresh)
-        art.file(ADAPTER_FILE)  # verified against the checksum its manifest holds
+        for name in (ADAPTER_FILE, *OBJECTIVES[stage].files):
+            art.file(name)  # verified against the checksum its manifest holds
         chain.folders.append(art.path)
         chain.keys.append(key)
     return chain
@@ -386,6 +393,6 @@ def _train_once(
                     "settings": stage_settings(cfg, stage),
                     **summary,
                 },
-                files=(ADAPTER_FILE,),
+                files=(ADAPTER_FILE, *OBJECTIVES[stage].files),
             )
             chain.trained.append(summary)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -40,6 +41,12 @@ class Objective:
     causal_only: bool = False  # needs a decoder (refused on encoders)
     # the loss of a model that cannot tell the n examples of a micro-batch apart, if defined
     chance: Optional[Callable[[int], float]] = None
+    # an objective that trains more than LoRA weights (SAID's item table): ``attach`` puts its
+    # modules on the model before training, ``save`` writes them into the stage's folder as
+    # ``files``, published and checksummed beside the adapter
+    attach: Optional[Callable[[TuneModel, Dataset, Config, Any], None]] = None
+    save: Optional[Callable[[TuneModel, Path], None]] = None
+    files: tuple[str, ...] = ()
 
 
 def eos(tm: TuneModel) -> list[int]:
