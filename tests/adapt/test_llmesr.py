@@ -8,10 +8,10 @@ import torch
 
 from recxplore import config
 from recxplore.adapt.fusions.llmesr import LLMESRConfig, build_llmesr
-from recxplore.adapt.inputs import ItemInputs, UserNeighbours
+from recxplore.adapt.inputs import ItemInputs
 from recxplore.backbones.dual_view import DualView
 from recxplore.errors import ConfigError
-from recxplore.extract.users import latest_inputs, most_similar, user_prompts
+from recxplore.extract.users import UserNeighbours, latest_inputs, most_similar, user_prompts
 from recxplore.registry import BACKBONES
 from recxplore.train.batches import causal_windows, latest_window_owners, masked_windows
 
@@ -33,9 +33,7 @@ def _model(backbone="sasrec", cross=True, weight=0.1):
         None,
         [f"model.hidden={HIDDEN}", "model.heads=2", "model.layers=1", f"model.max_len={MAX_LEN}"],
     ).model
-    model = items.make_model(lambda e: BACKBONES[backbone](e, m))
-    assert isinstance(model, DualView)
-    return model
+    return DualView(items, lambda e: BACKBONES[backbone](e, m))
 
 
 @pytest.mark.parametrize("backbone", ["sasrec", "gru4rec", "bert4rec"])

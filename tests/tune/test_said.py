@@ -16,11 +16,10 @@ from recxplore.data.prepare import prepare
 from recxplore.errors import ConfigError
 from recxplore.extract.store import open_store
 from recxplore.llm import models
-from recxplore.llm.lora import TuneError
+from recxplore.llm.lora import ITEMS_FILE, TuneError
 from recxplore.pipeline import tune
 from recxplore.registry import OBJECTIVES
 from recxplore.tune import stage
-from recxplore.tune.objectives.said import ITEMS_FILE
 
 
 def test_the_loss_trains_the_items_projector_and_lora_only(tune_cfg, tmp_path):  # noqa: F811

@@ -7,14 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class UserNeighbours:
-    """Each user's most similar users (by an LLM embedding of their histories) and every
-    user's latest training input, for a model that distils from similar users (LLM-ESR)."""
-
-    similar: np.ndarray  # (n_users, k) user indices, most similar first, never the user
-    histories: np.ndarray  # (n_users, max_len) left-padded latest training inputs
+from recxplore.extract.users import UserNeighbours
 
 
 @dataclass(frozen=True)

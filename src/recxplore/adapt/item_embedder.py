@@ -35,11 +35,6 @@ class ItemEmbedder(nn.Module):
         (e.g. ID/text alignment); None by default."""
         return None
 
-    def make_model(self, build_backbone: Callable[[ItemEmbedder], nn.Module]) -> nn.Module:
-        """The sequential model over these items: the configured backbone itself, unless the
-        items come in views that the model encodes one by one (LLM-ESR)."""
-        return build_backbone(self)
-
     def keep_seen(self, seen: Optional[torch.Tensor]) -> None:
         """Remember which items occur in training (all, when None): a trained per-item part (an
         ID row, a delta) is used for these only, so an item never trained on is scored from its

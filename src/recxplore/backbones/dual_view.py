@@ -51,14 +51,10 @@ class CrossAttention(nn.Module):
         def split(t: torch.Tensor) -> torch.Tensor:
             return t.view(B, L, self.heads, D // self.heads).transpose(1, 2)
 
-        with torch.autocast(x.device.type, enabled=False):
-            a = F.scaled_dot_product_attention(
-                split(self.q(x)).float(),
-                split(self.k(y)).float(),
-                split(self.v(y)).float(),
-                attn_mask=attend,
-            )
-        return self.out(a.to(x.dtype).transpose(1, 2).reshape(B, L, D))
+        q, k, v = split(self.q(x)), split(self.k(y)), split(self.v(y))
+        with torch.autocast(x.device.type, enabled=False):  # SDPA in float32, as the blocks'
+            a = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=attend)
+        return self.out(a.to(q.dtype).transpose(1, 2).reshape(B, L, D))
 
 
 class _EncoderOnly(ItemEmbedder):

@@ -28,7 +28,7 @@ from recxplore.extract.pooling import shared_affixes
 from recxplore.extract.static import tfidf_svd
 from recxplore.extract.store import shard_path, shard_ranges, write_shard
 from recxplore.llm import models
-from recxplore.llm.lora import apply_adapters
+from recxplore.llm.lora import ITEMS_FILE, apply_adapters
 from recxplore.runtime import device_type, resolve_device, resolve_precision
 from recxplore.text.items import item_texts, text_settings
 from recxplore.text.rewrite import final_texts, text_identity
@@ -213,8 +213,6 @@ def _build(
 def learned_item_vectors(adapters: list[Path]) -> Optional[np.ndarray]:
     """The item vectors the chain's last stage learned (SAID's), row 0 padding; None when it
     learned LoRA weights only, so the store is the tuned LLM's reading of each text."""
-    from recxplore.tune.objectives.said import ITEMS_FILE
-
     if not adapters or not (adapters[-1] / ITEMS_FILE).is_file():
         return None
     from safetensors.numpy import load_file

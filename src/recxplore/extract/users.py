@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from recxplore.adapt.inputs import UserNeighbours
 from recxplore.cache import Artifact, home_dir, read_arrays, stage_key
 from recxplore.config import Config
 from recxplore.data.dataset import Dataset
 from recxplore.data.split import train_sequences
-from recxplore.eval.protocol import left_pad
 from recxplore.extract.encode import encode, tokenize
 from recxplore.extract.stage import compute_dtype
 from recxplore.llm import models
@@ -38,6 +37,15 @@ PROMPT = (
     "Describe this user's preferences."
 )
 NEIGHBOURS_KEPT = 100  # as the authors: runs choose how many of them to use
+
+
+@dataclass(frozen=True)
+class UserNeighbours:
+    """Each user's most similar users and every user's latest training input, for a model
+    that distils from similar users (LLM-ESR)."""
+
+    similar: np.ndarray  # (n_users, k) user indices, most similar first, never the user
+    histories: np.ndarray  # (n_users, max_len) left-padded latest training inputs
 
 
 def item_name(meta: dict[str, Any], index: int) -> str:
@@ -103,8 +111,11 @@ def _has_input(ds: Dataset) -> np.ndarray:
 def latest_inputs(ds: Dataset, max_len: int) -> np.ndarray:
     """(n_users, max_len): each user's training inputs (their training part but its last item,
     the authors' similar-user sequence), latest ``max_len`` of them, left-padded."""
-    inputs = [seq[:-1][-max_len:] for seq in train_sequences(ds)]
-    return left_pad(inputs, max_len)
+    out = np.zeros((ds.n_users, max_len), dtype=np.int64)
+    for user, seq in enumerate(train_sequences(ds)):
+        inputs = seq[:-1][-max_len:]
+        out[user, max_len - len(inputs) :] = inputs
+    return out
 
 
 def most_similar(embeddings: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:

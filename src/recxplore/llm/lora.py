@@ -18,6 +18,8 @@ from recxplore.errors import RecxploreError
 
 MANIFEST = "manifest.json"
 ADAPTER_FILE = "adapter_model.safetensors"
+# the item vectors a stage learns itself (SAID), row 0 padding; extraction stores them
+ITEMS_FILE = "items.safetensors"
 
 
 class TuneError(RecxploreError):

@@ -22,9 +22,11 @@ import torch
 
 from recxplore import config as config_mod
 from recxplore.adapt.fusions import WITHOUT_ADAPTER
+from recxplore.adapt.fusions.llmesr import DualViewItems
 from recxplore.adapt.gain import LearnedGain
 from recxplore.adapt.inputs import ItemInputs
 from recxplore.adapt.item_embedder import ItemEmbedder
+from recxplore.backbones.dual_view import DualView
 from recxplore.cache import Artifact, home_dir, stage_key, write_json_atomic
 from recxplore.config import SECTIONS, Config, key_settings
 from recxplore.data.dataset import Dataset
@@ -85,7 +87,13 @@ def build_item_embedder(cfg: Config, n_items: int, inputs: ItemInputs) -> ItemEm
 def build_model(cfg: Config, ds: Dataset, inputs: Optional[ItemInputs] = None) -> torch.nn.Module:
     torch.manual_seed(cfg.train.seed)
     items = build_item_embedder(cfg, ds.n_items, inputs or ItemInputs())
-    return items.make_model(lambda embedder: BACKBONES[cfg.model.backbone](embedder, cfg.model))
+
+    def backbone(embedder: ItemEmbedder) -> torch.nn.Module:
+        return BACKBONES[cfg.model.backbone](embedder, cfg.model)
+
+    if isinstance(items, DualViewItems):  # LLM-ESR: the backbone encodes each view
+        return DualView(items, backbone)
+    return backbone(items)
 
 
 def run_identity(cfg: Config) -> dict[str, Any]:

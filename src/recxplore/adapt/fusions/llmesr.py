@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from recxplore.adapt.fusions.semantic_init import SemanticInit, semantic_table
-from recxplore.adapt.inputs import ItemInputs, UserNeighbours
+from recxplore.adapt.inputs import ItemInputs
+from recxplore.extract.users import UserNeighbours
 from recxplore.adapt.item_embedder import FeatureEmbedder, ItemEmbedder, seen_rows
 from recxplore.config import option
 from recxplore.registry import FUSIONS
@@ -81,11 +82,6 @@ class DualViewItems(ItemEmbedder):
 
     def all_items(self) -> torch.Tensor:  # (n_items + 1, 2 * view_dim)
         return torch.cat(self.views(), dim=1)
-
-    def make_model(self, build_backbone: Callable[[ItemEmbedder], nn.Module]) -> nn.Module:
-        from recxplore.backbones.dual_view import DualView
-
-        return DualView(self, build_backbone)
 
 
 def build_llmesr(

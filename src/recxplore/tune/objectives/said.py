@@ -27,11 +27,11 @@ from torch import nn
 from recxplore.config import Config, option
 from recxplore.data.dataset import Dataset
 from recxplore.extract.encode import pad_batch
+from recxplore.llm.lora import ITEMS_FILE
 from recxplore.registry import OBJECTIVES
 from recxplore.text.items import item_texts
 from recxplore.tune.objectives.common import IGNORE, Objective, TuneModel, eos
 
-ITEMS_FILE = "items.safetensors"  # the learned item vectors, row 0 padding
 
 
 @dataclass(frozen=True, kw_only=True)
