@@ -23,6 +23,13 @@ def test_run_compares_with_the_id_baseline(tiny_cfg):
     assert "%" in lines[4]
     again = pipeline.run(cfg, progress=False)
     assert [r["run_dir"] for r in again["runs"]] == [r["run_dir"] for r in out["runs"]]
+    # each run records what it trains and the one-off stages its inputs took
+    assert baseline["cost"] == {
+        "trained_parameters": baseline["cost"]["trained_parameters"],
+        "upstream_seconds": {},
+    }
+    assert 0 < model["cost"]["trained_parameters"] < baseline["cost"]["trained_parameters"]
+    assert set(model["cost"]["upstream_seconds"]) == {"extract"}
 
 
 def test_main_job_is_the_papers_best_with_overrides_on_top():

@@ -52,6 +52,7 @@ def test_report_from_a_sweep(tiny_cfg, tmp_path, capsys):
     assert f"--out {tmp_path / 'out'} --baseline sasrec --title 'Two backbones'" in text
     assert "| sasrec (baseline) | 2 |" in text and " ± " in text and "**" in text
     assert "Notes:" not in text  # nothing failed, nothing changed device
+    assert "## Cost" in text and "| sasrec |" in text.split("## Cost")[1]
     rows = list(csv.DictReader(open(tmp_path / "out" / "table.csv")))
     gru = next(r for r in rows if r["cell"] == "gru4rec")
     assert gru["full NDCG@10 p"] != "" and float(gru["full NDCG@10 change"]) > -1

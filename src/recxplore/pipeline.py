@@ -13,6 +13,7 @@ overrides go on top.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import multiprocessing
 import os
@@ -79,10 +80,10 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = Tru
     wanted = needs(cfg)
     if "features" not in wanted:
         return ItemInputs()
-    _, store = _tune_and_extract(cfg, ds, dataset_key, progress)
+    chain, store = _tune_and_extract(cfg, ds, dataset_key, progress)
     expect = {"pooling": cfg.extract.pooling}
     # a mismatch or an altered shard fails here, also when the PCA features are cached
-    read_manifest(store.path, ds, expect, verify="present")
+    manifest = read_manifest(store.path, ds, expect, verify="present")
     cache_root = home_dir(cfg.paths.home) / "cache"
     reduced, key = reduced_features(
         lambda: open_store(store.path, ds, expect).embeddings,
@@ -93,13 +94,20 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = Tru
         cache_root,
     )
     _warn_if_constant(reduced, cfg)
-    inputs = ItemInputs(features=reduced, keys=(key,), seen=seen_items(ds))
+    upstream = _stage_seconds(chain)
+    if manifest.get("seconds") is not None:
+        upstream["extract"] = manifest["seconds"]
+    inputs = ItemInputs(
+        features=reduced, keys=(key,), seen=seen_items(ds), upstream_seconds=upstream
+    )
     if "codes" in wanted:
         subvectors = cfg.adapt.options(cfg.adapt.adapter).subvectors
         codes = cached_codes(reduced, key, subvectors, cache_root, seed=cfg.train.seed)
         inputs = dataclasses.replace(inputs, codes=codes)  # the run's key holds the seed already
     if "neighbours" in wanted:
-        neighbours, users_key = user_neighbours(cfg, ds, dataset_key, progress)
+        neighbours, users_key, seconds = user_neighbours(cfg, ds, dataset_key, progress)
+        if seconds is not None:
+            upstream["users"] = seconds
         inputs = dataclasses.replace(
             inputs, neighbours=neighbours, keys=inputs.keys + (users_key,)
         )
@@ -112,6 +120,18 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = Tru
             keys=inputs.keys + (Path(id_run["run_dir"]).name,),
         )
     return inputs
+
+
+def _stage_seconds(chain: TuneChain) -> dict[str, float]:
+    """Each tuning stage's recorded seconds (a user's own adapter folder records none)."""
+    out = {}
+    for folder in chain.folders:
+        path = Path(folder) / "manifest.json"
+        if path.is_file():
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            if manifest.get("seconds") is not None:
+                out[f"tune {manifest.get('stage', Path(folder).name)}"] = manifest["seconds"]
+    return out
 
 
 def _warn_if_constant(features: np.ndarray, cfg: Config) -> None:

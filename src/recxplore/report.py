@@ -300,6 +300,37 @@ def _caveats(failed: list[dict[str, Any]], cells: dict[str, list[dict[str, Any]]
     return ["Notes:", "", *notes, ""] if notes else []
 
 
+def cost_table(cells: dict[str, list[dict[str, Any]]]) -> str:
+    """What each cell costs beside its metrics: the parameters its runs train, the training time
+    of a run, and the one-off stages before it (tuning, extraction, user embedding), each a mean
+    over the cell's runs as their results record them."""
+    head = ["cell", "trained parameters", "training s / run", "epochs", "one-off stages s"]
+    out = []
+    for label, runs in cells.items():
+        costs = [r["cost"] for r in runs if "cost" in r]
+        params = f"{statistics.mean(c['trained_parameters'] for c in costs):,.0f}" if costs else ""
+        seconds = [r["timing"]["train_seconds"] for r in runs]
+        stages: dict[str, list[float]] = defaultdict(list)
+        for c in costs:
+            for stage, value in c["upstream_seconds"].items():
+                stages[stage].append(value)
+        upstream = (
+            ", ".join(f"{stage} {statistics.mean(v):.0f}" for stage, v in stages.items())
+            if costs
+            else "not recorded"
+        )
+        out.append(
+            [
+                label,
+                params or "not recorded",
+                f"{statistics.mean(seconds):.0f} ± {statistics.pstdev(seconds):.0f}",
+                f"{statistics.mean(r['timing']['epochs'] for r in runs):.0f}",
+                upstream or "none",
+            ]
+        )
+    return markdown(head, out)
+
+
 def _write_csv(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
@@ -381,6 +412,18 @@ def write_report(
         ]
         if "groups.png" in files:
             text += ["![NDCG@10 by group](groups.png)", ""]
+    text += [
+        "## Cost",
+        "",
+        "Mean over each cell's runs: the parameters a run trains (frozen features excluded), "
+        "its training seconds (evaluation of each epoch included) and epochs, and the one-off "
+        "stages its inputs needed, as recorded when they were made (a cached stage costs "
+        "nothing the second time; tuning is drawn per seed). Times are of this machine, with "
+        "the other runs of the sweep beside it.",
+        "",
+        cost_table(cells),
+        "",
+    ]
     metric = next(iter(cells.values()))[0]["config"]["train"]["select_metric"]
     text += _selection(cells, assembled) + _search(found.searches, metric)
     text += _caveats(failed, cells)

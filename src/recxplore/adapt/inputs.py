@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -23,4 +23,7 @@ class ItemInputs:
     id_table: Optional[np.ndarray] = None  # (n_items + 1, hidden) pretrained ID embeddings
     seen: Optional[np.ndarray] = None  # (n_items + 1,) bool: the item occurs in training
     neighbours: Optional[UserNeighbours] = None
+    # what making them took, once, before any run reads them (tuning stages, extraction, user
+    # embedding): stage -> seconds, as their manifests record it
+    upstream_seconds: dict[str, float] = field(default_factory=dict)
     keys: tuple[str, ...] = ()

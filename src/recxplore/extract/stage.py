@@ -198,7 +198,7 @@ def _build(
     if not all(shard_path(folder, k).is_file() for k in range(len(ranges))):
         log.info("rank %d finished its shards; another process publishes the store", rank)
         return StoreSummary(folder, rows, None, round(seconds, 3), None, cached=False)
-    dim = _publish(art, ds, cfg, ranges, key_identity, settings)
+    dim = _publish(art, ds, cfg, ranges, key_identity, settings, round(seconds, 3))
     return StoreSummary(
         art.path,
         rows,
@@ -307,6 +307,7 @@ def _publish(
     ranges: list[tuple[int, int]],
     key_identity: dict[str, Any],
     settings: dict[str, Any],
+    seconds: float,
 ) -> int:
     from safetensors import safe_open
 
@@ -337,6 +338,8 @@ def _publish(
             "layer": ex.layer,
             "text": settings,
             "shards": shards,
+            # this process's share of the stage (all of it, unless several processes shared it)
+            "seconds": seconds,
         }
     )
     return dim

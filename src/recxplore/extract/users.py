@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -67,8 +67,9 @@ def user_prompts(ds: Dataset, max_items: int) -> list[str]:
 
 def user_neighbours(
     cfg: Config, ds: Dataset, dataset_key: str, progress: bool = True
-) -> tuple[UserNeighbours, str]:
-    """Every user's most similar users and latest training input, with the embeddings' key."""
+) -> tuple[UserNeighbours, str, Optional[float]]:
+    """Every user's most similar users and latest training input, with the stage's key and the
+    seconds it took (None if not recorded)."""
     settings = cfg.adapt.options("llmesr")
     home = home_dir(cfg.paths.home)
     ex = cfg.extract
@@ -88,6 +89,7 @@ def user_neighbours(
     art = Artifact(home / "cache", "users", key)
 
     def build() -> np.ndarray:
+        started = time.perf_counter()
         embeddings = _embed_users(cfg, ds, settings.user_items, progress)
         similar = most_similar(embeddings, _has_input(ds), NEIGHBOURS_KEPT)
         folder = art.begin(fresh=True)
@@ -95,13 +97,19 @@ def user_neighbours(
 
         save_file({"similar": similar}, str(folder / "similar.safetensors"))
         art.publish(
-            {"dataset": ds.name, "users": ds.n_users, "dim": int(embeddings.shape[1])},
+            {
+                "dataset": ds.name,
+                "users": ds.n_users,
+                "dim": int(embeddings.shape[1]),
+                "seconds": round(time.perf_counter() - started, 3),
+            },
             files=("similar.safetensors",),
         )
         return similar
 
     similar = art.reuse_or_build(lambda: read_arrays(art, "similar.safetensors")["similar"], build)
-    return UserNeighbours(similar, latest_inputs(ds, cfg.model.max_len)), key
+    neighbours = UserNeighbours(similar, latest_inputs(ds, cfg.model.max_len))
+    return neighbours, key, art.manifest().get("seconds")
 
 
 def _has_input(ds: Dataset) -> np.ndarray:

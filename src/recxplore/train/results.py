@@ -34,6 +34,12 @@ class Outcome(TypedDict):
     metrics: dict[str, Metrics]  # "valid" and "test"
     groups: dict[str, GroupMetrics]  # "valid" and "test"
     timing: Timing
+    cost: NotRequired[Cost]  # runs before costs were recorded lack it
+
+
+class Cost(TypedDict):
+    trained_parameters: int  # what the run's optimiser updates (frozen features excluded)
+    upstream_seconds: dict[str, float]  # one-off stages its inputs needed, as recorded
 
 
 class Results(TypedDict):
@@ -45,3 +51,4 @@ class Results(TypedDict):
     metrics: dict[str, Metrics]
     groups: NotRequired[dict[str, GroupMetrics]]  # runs before groups were recorded lack it
     timing: Timing
+    cost: NotRequired[Cost]  # runs before costs were recorded lack it

@@ -204,6 +204,7 @@ def _train(
     root.setLevel(logging.INFO)
     try:
         model = build_model(cfg, ds, inputs)
+        trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
         started = time.perf_counter()
         outcome = fit(model, ds, cfg, folder, progress=progress, device=device)
         outcome["timing"]["wall_seconds"] = round(time.perf_counter() - started, 3)
@@ -220,6 +221,7 @@ def _train(
         metrics=outcome["metrics"],
         groups=outcome["groups"],
         timing=outcome["timing"],
+        cost={"trained_parameters": trained, "upstream_seconds": dict(inputs.upstream_seconds)},
     )
     write_json_atomic(folder / "results.json", results)
     (folder / "checkpoint.pt").unlink(missing_ok=True)  # best.pt keeps the selected model
