@@ -108,9 +108,7 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = Tru
         neighbours, users_key, seconds = user_neighbours(cfg, ds, dataset_key, progress)
         if seconds is not None:
             upstream["users"] = seconds
-        inputs = dataclasses.replace(
-            inputs, neighbours=neighbours, keys=inputs.keys + (users_key,)
-        )
+        inputs = dataclasses.replace(inputs, neighbours=neighbours, keys=inputs.keys + (users_key,))
     if "id_table" in wanted:
         id_run = train(cfg.replace(**{"adapt.fusion": "id"}), progress=progress)
         state = load_checkpoint(Path(id_run["run_dir"]) / "best.pt")

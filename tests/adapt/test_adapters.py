@@ -44,7 +44,14 @@ def make(adapter, fusion, rows=12, d=8, hidden=4):
 def test_every_fusion_but_id_reads_features():
     reading = [f for f in FUSIONS if "features" in FUSIONS.entry(f).requires]
     assert reading == [
-        "add", "align", "alphafuse", "concat", "delta", "llmesr", "replace", "semantic_init"
+        "add",
+        "align",
+        "alphafuse",
+        "concat",
+        "delta",
+        "llmesr",
+        "replace",
+        "semantic_init",
     ]
 
 

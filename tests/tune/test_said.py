@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.numpy import load_file
-from tests.tune.test_tune import examples, fix_examples, store_path, tune_cfg  # noqa: F401
+from tests.tune.test_tune import examples, fix_examples, store_path
 
 from recxplore import config
 from recxplore.cache import home_dir
@@ -22,7 +22,7 @@ from recxplore.registry import OBJECTIVES
 from recxplore.tune import stage
 
 
-def test_the_loss_trains_the_items_projector_and_lora_only(tune_cfg, tmp_path):  # noqa: F811
+def test_the_loss_trains_the_items_projector_and_lora_only(tune_cfg, tmp_path):
     ds, _ = prepare(tune_cfg.data, home_dir(tune_cfg.paths.home))
     source, identity = models.resolve(tune_cfg.extract.model, tmp_path)
     st = stage._setup_stage("said", tune_cfg, ds, source, identity, [])
@@ -41,7 +41,9 @@ def test_the_loss_trains_the_items_projector_and_lora_only(tune_cfg, tmp_path): 
 
 
 def test_the_items_learn_their_texts_and_the_store_holds_them(
-    tune_cfg, tmp_path, monkeypatch  # noqa: F811
+    tune_cfg,
+    tmp_path,
+    monkeypatch,
 ):
     cfg = tune_cfg.replace(
         **{"tune.steps": 25, "tune.lr": 2e-2, "tune.lora_dropout": 0.0, "tune.stages": ["said"]}
@@ -57,7 +59,7 @@ def test_the_items_learn_their_texts_and_the_store_holds_them(
     np.testing.assert_array_equal(stored, learned)
 
 
-def test_an_interrupted_said_stage_resumes_to_the_same_items(tune_cfg, tmp_path, monkeypatch):  # noqa: F811
+def test_an_interrupted_said_stage_resumes_to_the_same_items(tune_cfg, tmp_path, monkeypatch):
     source, identity = models.resolve(tune_cfg.extract.model, tmp_path)
     ds, _ = prepare(tune_cfg.data, home_dir(tune_cfg.paths.home))
     stage.train_stage("said", tune_cfg, ds, source, identity, [], tmp_path / "whole", False)
@@ -77,7 +79,7 @@ def test_an_interrupted_said_stage_resumes_to_the_same_items(tune_cfg, tmp_path,
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
-def test_said_comes_last_and_needs_a_decoder(tune_cfg, tiny_bert, tmp_path):  # noqa: F811
+def test_said_comes_last_and_needs_a_decoder(tune_cfg, tiny_bert, tmp_path):
     with pytest.raises(ConfigError, match="said learns the item vectors themselves"):
         config.load(None, ["tune.stages=[said,cpt]"])
     cfg = tune_cfg.replace(**{"extract.model": str(tiny_bert), "tune.stages": ["said"]})

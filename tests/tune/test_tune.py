@@ -38,22 +38,6 @@ def store_path(cfg):
     return features(cfg, progress=False)[3].path
 
 
-@pytest.fixture
-def tune_cfg(tiny_cfg, tiny_llama):
-    return tiny_cfg.replace(
-        **{
-            "extract.model": str(tiny_llama),
-            "tune.steps": 4,
-            "tune.batch_size": 4,
-            "tune.lr": 1e-2,
-            "tune.warmup_steps": 0,
-            "tune.schedule": "constant",
-            "tune.save_every": 2,
-            "extract.batch_size": 8,
-        }
-    )
-
-
 @pytest.mark.parametrize("name", ["cpt", "sft", "scft"])
 def test_each_objective_lowers_its_loss_on_a_fixed_batch(tune_cfg, tmp_path, name, monkeypatch):
     """Many steps on one repeated batch: the objective must be learnable through LoRA alone."""

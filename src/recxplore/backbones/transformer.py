@@ -12,7 +12,6 @@ from torch import nn
 from recxplore.config import ModelConfig
 from recxplore.dropout import Dropout, dropout
 
-
 Lookup = Callable[[torch.Tensor], torch.Tensor]  # item ids (...,) -> item vectors (..., D)
 
 

@@ -185,7 +185,9 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
     causal = model.objective == "causal"
     make = causal_windows if causal else masked_windows
     windows = make(seqs, mc.max_len)
-    owners = latest_window_owners(seqs, make, mc.max_len) if hasattr(model, "auxiliary_loss") else None
+    owners = (
+        latest_window_owners(seqs, make, mc.max_len) if hasattr(model, "auxiliary_loss") else None
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     return _Run(
         model,

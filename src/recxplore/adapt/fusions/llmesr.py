@@ -27,9 +27,9 @@ from torch import nn
 
 from recxplore.adapt.fusions.semantic_init import SemanticInit, semantic_table
 from recxplore.adapt.inputs import ItemInputs
-from recxplore.extract.users import UserNeighbours
 from recxplore.adapt.item_embedder import FeatureEmbedder, ItemEmbedder, seen_rows
 from recxplore.config import option
+from recxplore.extract.users import UserNeighbours
 from recxplore.registry import FUSIONS
 
 
@@ -44,9 +44,7 @@ class LLMESRConfig:
         "0: the dual view alone, no user embedding)",
         ge=0.0,
     )
-    similar_users: int = option(
-        10, "llmesr: similar users each user is distilled towards", ge=1
-    )
+    similar_users: int = option(10, "llmesr: similar users each user is distilled towards", ge=1)
     user_items: int = option(
         50,
         "llmesr: most recent training items of a user named in the prompt that embeds them",

@@ -33,7 +33,6 @@ from recxplore.text.items import item_texts
 from recxplore.tune.objectives.common import IGNORE, Objective, TuneModel, eos
 
 
-
 @dataclass(frozen=True, kw_only=True)
 class SAIDConfig:
     init: Literal["normal", "text"] = option(
@@ -107,7 +106,7 @@ def said_loss(
 def save_items(tm: TuneModel, folder: Path) -> None:
     from safetensors.torch import save_file
 
-    module = tm.lm.said_items
+    module: SAIDItems = tm.lm.said_items
     with torch.no_grad():
         rows = torch.arange(module.table.num_embeddings, device=module.table.weight.device)
         vectors = module(rows).float().cpu()
