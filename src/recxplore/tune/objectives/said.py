@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -106,7 +106,7 @@ def said_loss(
 def save_items(tm: TuneModel, folder: Path) -> None:
     from safetensors.torch import save_file
 
-    module: SAIDItems = tm.lm.said_items
+    module = cast(SAIDItems, tm.lm.said_items)
     with torch.no_grad():
         rows = torch.arange(module.table.num_embeddings, device=module.table.weight.device)
         vectors = module(rows).float().cpu()
