@@ -34,6 +34,7 @@ LAYERS = [
     ("eval", {"eval"}),
     ("train", {"train"}),
     ("pipeline", {"pipeline", "sweep", "report", "report_groups", "diagnose"}),
+    ("serve", {"serve"}),
     ("cli", {"cli", "__main__"}),
 ]
 

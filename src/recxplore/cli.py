@@ -239,6 +239,63 @@ def cmd_report(args: argparse.Namespace) -> None:
     _emit(args, summary, "\n".join(summary["files"]))
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from recxplore.serve.bundle import export_bundle
+
+    summary = export_bundle(Path(args.run_dir), Path(args.out))
+    _emit(
+        args,
+        summary,
+        f"{summary['bundle']}: {summary['items']} items, {summary['backbone']} / "
+        f"{summary['fusion']}; new items: {summary['new_items']}",
+    )
+
+
+def cmd_recommend(args: argparse.Namespace) -> None:
+    from recxplore.serve.bundle import load_bundle
+    from recxplore.serve.recommend import recommend
+
+    bundle = load_bundle(Path(args.bundle))
+    history = [i.strip() for i in args.history.split(",") if i.strip()]
+    result = recommend(
+        bundle,
+        [history],
+        k=args.k,
+        exclude_history=not args.include_history,
+        skip_unknown=args.skip_unknown,
+    )[0]
+    lines = [
+        f"{n:>3}. {r['id']}\t{r['title']}\t{r['score']:.4f}"
+        for n, r in enumerate(result["items"], 1)
+    ]
+    if result["skipped"]:
+        lines.append(f"skipped unknown ids: {', '.join(result['skipped'])}")
+    _emit(args, result, "\n".join(lines))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from recxplore.serve.app import serve
+    from recxplore.serve.bundle import load_bundle
+    from recxplore.serve.recommend import Limits
+
+    bundle = load_bundle(Path(args.bundle))
+    limits = Limits(max_history=args.max_history, max_k=args.max_k, max_batch=args.max_batch)
+    print(f"serving {args.bundle} on http://{args.host}:{args.port} (docs: /docs)", file=sys.stderr)
+    serve(bundle, args.host, args.port, limits)
+
+
+def cmd_add_items(args: argparse.Namespace) -> None:
+    from recxplore.serve.new_items import add_items
+
+    summary = add_items(Path(args.bundle), Path(args.items))
+    _emit(
+        args,
+        summary,
+        f"{summary['bundle']}: added {summary['added']} items ({summary['items']} in all) in "
+        f"{summary['seconds']:.1f}s",
+    )
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -372,6 +429,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", help="report title")
     _add_common(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="a trained run as a self-contained serving bundle")
+    p.add_argument("run_dir", help="a finished run folder (<home>/runs/...)")
+    p.add_argument("out", help="the bundle folder to create")
+    _add_common(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("recommend", help="top-K items for one history, from a bundle")
+    p.add_argument("bundle", help="a folder made by recxplore export")
+    p.add_argument(
+        "--history", required=True, metavar="ID,ID,...", help="raw item ids, oldest first"
+    )
+    p.add_argument("--k", type=int, default=10, help="items to recommend (default 10)")
+    p.add_argument("--include-history", action="store_true", help="allow the history's own items")
+    p.add_argument(
+        "--skip-unknown", action="store_true", help="leave unknown ids out instead of failing"
+    )
+    _add_common(p)
+    p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser(
+        "serve",
+        help="serve a bundle over HTTP (POST /recommend, GET /items/ID, GET /health, /docs)",
+        description="Bearer-token auth when $RECXPLORE_SERVE_TOKEN is set.",
+    )
+    p.add_argument("bundle", help="a folder made by recxplore export")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--max-history", type=int, default=1000, help="ids per history (1000)")
+    p.add_argument("--max-k", type=int, default=1000, help="largest k (1000)")
+    p.add_argument("--max-batch", type=int, default=256, help="histories per request (256)")
+    _add_common(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "add-items", help="embed new items from their attributes into a bundle, no retraining"
+    )
+    p.add_argument("bundle", help="a folder made by recxplore export")
+    p.add_argument("items", help='JSONL, one object a line: {"id": ..., "title": ..., ...}')
+    _add_common(p)
+    p.set_defaults(func=cmd_add_items)
 
     p = sub.add_parser(
         "config",

@@ -95,6 +95,8 @@ class FeatureEmbedder(ItemEmbedder):
         self.keep_seen(seen)
         scale = features[1:].var(0).mean().sqrt().clamp(min=1e-8)
         self.register_buffer("features", (features / scale).float(), persistent=False)
+        # kept so that new items' features can be scaled alike (``recxplore add-items``)
+        self.register_buffer("feature_scale", scale.float(), persistent=False)
         self.adapter = adapter
         with torch.no_grad():
             was_training = adapter.training

@@ -60,7 +60,7 @@ def cached_codes(
     def build() -> np.ndarray:
         codes = opq_codes(features, subvectors, seed)
         folder = art.begin(fresh=True)
-        save_file({"codes": codes}, str(folder / "codes.safetensors"))
+        save_file({"codes": np.ascontiguousarray(codes)}, str(folder / "codes.safetensors"))
         art.publish(
             {
                 "features": features_key,

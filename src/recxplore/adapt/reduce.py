@@ -10,6 +10,8 @@ Item text is metadata, not interactions, so either choice is leak-free for the r
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from safetensors.numpy import save_file
@@ -32,20 +34,60 @@ def fit_rows(ds: Dataset, fit: str) -> np.ndarray:
     return seen[seen > 0]
 
 
-def pca_transform(
-    matrix: np.ndarray, rows: np.ndarray, components: float, whiten: bool, seed: int = 0
-) -> tuple[np.ndarray, float]:
-    """(reduced matrix with row 0 zero, explained variance share)."""
+@dataclass(frozen=True)
+class Reduction:
+    """A fitted reduction of raw store rows: ``(x - mean) @ components.T / scale``; row 0
+    (padding) maps to zero. Saved in serving bundles so new items are reduced alike."""
+
+    mean: np.ndarray  # (d,)
+    components: np.ndarray  # (k, d); the identity for centring only
+    scale: np.ndarray  # (k,); ones unless whitened
+
+    def apply(self, matrix: np.ndarray) -> np.ndarray:
+        out = ((matrix - self.mean) @ self.components.T / self.scale).astype(np.float32)
+        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "components": self.components, "scale": self.scale}
+
+
+def _fit(matrix: np.ndarray, rows: np.ndarray, components: float, whiten: bool, seed: int) -> Any:
     from sklearn.decomposition import PCA
 
     fit = matrix[rows]
     n: float = (
         int(min(components, fit.shape[0], fit.shape[1])) if components >= 1 else float(components)
     )
-    pca = PCA(n_components=n, whiten=whiten, svd_solver="full", random_state=seed).fit(fit)
+    return PCA(n_components=n, whiten=whiten, svd_solver="full", random_state=seed).fit(fit)
+
+
+def fit_pca(
+    matrix: np.ndarray, rows: np.ndarray, components: float, whiten: bool, seed: int = 0
+) -> Reduction:
+    """The PCA fitted on ``rows`` of ``matrix``, as parameters."""
+    pca = _fit(matrix, rows, components, whiten, seed)
+    scale = np.sqrt(pca.explained_variance_) if whiten else np.ones(pca.n_components_)
+    return Reduction(pca.mean_, pca.components_, scale)
+
+
+def pca_transform(
+    matrix: np.ndarray, rows: np.ndarray, components: float, whiten: bool, seed: int = 0
+) -> tuple[np.ndarray, float]:
+    """(reduced matrix with row 0 zero, explained variance share)."""
+    pca = _fit(matrix, rows, components, whiten, seed)
     out = pca.transform(matrix).astype(np.float32)
     out[0] = 0.0
     return out, float(pca.explained_variance_ratio_.sum())
+
+
+def fitted_reduction(matrix: np.ndarray, ds: Dataset, cfg: AdaptConfig) -> Reduction:
+    """The reduction ``reduced_features`` applies to ``matrix`` under ``cfg``, as parameters."""
+    rows = fit_rows(ds, cfg.pca_fit)
+    d = matrix.shape[1]
+    if cfg.pca is not None:
+        return fit_pca(matrix, rows, cfg.pca, cfg.pca_whiten)
+    mean = matrix[rows].mean(axis=0, dtype=np.float64) if cfg.center else np.zeros(d)
+    return Reduction(mean, np.eye(d), np.ones(d))
 
 
 def centred(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -81,7 +123,7 @@ def reduced_features(
             load(), fit_rows(ds, cfg.pca_fit), cfg.pca, cfg.pca_whiten
         )
         folder = art.begin(fresh=True)
-        save_file({"features": reduced}, str(folder / "features.safetensors"))
+        save_file({"features": np.ascontiguousarray(reduced)}, str(folder / "features.safetensors"))
         art.publish(
             {
                 "settings": settings,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -82,9 +83,16 @@ def _check_texts(ds: Dataset, texts: list[str], attributes: Any) -> None:
         )
 
 
-def _check_lengths(
-    ds: Dataset, ids: list[list[int]], max_tokens: int | None, truncate: bool, context: int | None
+def check_lengths(
+    where: str,
+    item_ids: Sequence[str],
+    ids: list[list[int]],
+    max_tokens: int | None,
+    truncate: bool,
+    context: int | None,
 ) -> list[list[int]]:
+    """The texts' token ids cut to ``extract.max_tokens``, or refused when too long and not
+    ``truncate`` (``where`` and ``item_ids`` name them in the message)."""
     if max_tokens is None:
         max_tokens = min(context or 512, 512)
     elif context is not None and max_tokens > context:
@@ -97,8 +105,8 @@ def _check_lengths(
     if len(too_long) and not truncate:
         i = int(too_long[0])
         raise ExtractError(
-            f"{ds.name}: {len(too_long)} item text(s) exceed extract.max_tokens="
-            f"{max_tokens}, e.g. item {i + 1} (id {ds.item_ids[i]!r}) with "
+            f"{where}: {len(too_long)} item text(s) exceed extract.max_tokens="
+            f"{max_tokens}, e.g. item {i + 1} (id {item_ids[i]!r}) with "
             f"{lengths[i]} tokens; raise extract.max_tokens, lower "
             f"text.max_chars, or set extract.truncate=true"
         )
@@ -270,7 +278,9 @@ def _embed_neural(
         loaded.model = apply_adapters(loaded.model, adapters, identity, cfg.tune.merge)
     started = time.perf_counter()  # embedding only, after the model is loaded
     ids = tokenize(loaded, texts[1:], template=prompt_template(cfg))
-    ids = [[]] + _check_lengths(ds, ids, ex.max_tokens, ex.truncate, loaded.context)
+    ids = [[]] + check_lengths(
+        ds.name, ds.item_ids, ids, ex.max_tokens, ex.truncate, loaded.context
+    )
     span = shared_affixes(ids[1:]) if ex.pool_span == "item" else (0, 0)
     total = sum(min(stop, rows) - max(start, 1) for start, stop in (ranges[k] for k in todo))
     bar = tqdm(

@@ -95,7 +95,7 @@ def user_neighbours(
         folder = art.begin(fresh=True)
         from safetensors.numpy import save_file
 
-        save_file({"similar": similar}, str(folder / "similar.safetensors"))
+        save_file({"similar": np.ascontiguousarray(similar)}, str(folder / "similar.safetensors"))
         art.publish(
             {
                 "dataset": ds.name,
