@@ -174,3 +174,43 @@ def test_a_cell_may_not_set_what_the_search_varies(base_file, tmp_path):
         load_sweep(write(tmp_path, {"cells": {"x": []}, "search": ["train.lr"]}))
     with pytest.raises(ConfigError, match=r"search train.lr=nope: train.lr"):
         load_sweep(write(tmp_path, {"cells": {"x": []}, "search": {"train.lr": ["nope"]}}))
+
+
+def _processes_under(home: Path) -> list[int]:
+    """Processes whose environment names ``home`` (the sweep and its workers)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(home).encode() in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
+def test_a_terminated_parallel_sweep_stops_its_workers(base_file, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    home = tmp_path / "term-home"
+    cfg = config.load(
+        str(base_file), [f"paths.home={home}", "train.epochs=200", "train.patience=200"]
+    )
+    base_file.write_text(config.dump(cfg))
+    path = write(tmp_path, {"name": "term", "cells": {"id": [], "gru": ["model.backbone=gru4rec"]}})
+    env = {**os.environ, "RECXPLORE_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recxplore", "sweep", str(path), "--jobs", "2", "-q"], env=env
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((home / "runs").glob("*.partial/checkpoint.pt")):
+        time.sleep(0.2)
+    assert list((home / "runs").glob("*.partial/checkpoint.pt")), "no run started"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    time.sleep(1)
+    assert _processes_under(home) == []

@@ -43,7 +43,9 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
+import signal
 import statistics
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -260,6 +262,10 @@ def _train_one(
         return {"entry": entry, "results": None}
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_sweep(
     sweep: Sweep,
     progress: bool = True,
@@ -293,6 +299,9 @@ def run_sweep(
         if jobs > 1
         else None
     )
+    # a terminated sweep (kill, a job scheduler) stops like an interrupted one, workers included
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
 
     def train_all(
         jobs_: list[tuple[str, list[str], int]], searching: bool = False
@@ -382,6 +391,13 @@ def run_sweep(
         write_json_atomic(folder / "sweep.json", record)
         record["path"] = str(folder)
         return record
+    except BaseException:
+        if pool is not None:  # stopped: its workers stop too (their runs resume from checkpoints)
+            for worker in multiprocessing.active_children():
+                worker.terminate()
+        raise
     finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
         if pool is not None:
             pool.shutdown(cancel_futures=True)
