@@ -14,7 +14,7 @@ With ``--add-items N``, each bundle that takes new items gets N more (copies of 
 titles under new ids) and the seconds that took are printed.
 
 Usage: python bench/serve_load.py BUNDLE [BUNDLE ...] [--requests 300] [--add-items 1000]
-       [--json OUT.json]
+       [--threads 1] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -45,9 +45,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(bundle: Path, port: int) -> subprocess.Popen:
+def start(bundle: Path, port: int, threads: int) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recxplore", "serve", str(bundle), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "recxplore",
+            "serve",
+            str(bundle),
+            "--port",
+            str(port),
+            "--threads",
+            str(threads),
+        ],
         stderr=subprocess.DEVNULL,
     )
     for _ in range(300):
@@ -145,7 +155,7 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def measure(path: Path, requests: int) -> dict:
+def measure(path: Path, requests: int, threads: int) -> dict:
     bundle = load_bundle(path)
     rng = np.random.default_rng(0)
     ids = [item["id"] for item in bundle.items]
@@ -156,7 +166,7 @@ def measure(path: Path, requests: int) -> dict:
         for j in range(max(requests // 6, 10))
     ]
     port = free_port()
-    proc = start(path, port)
+    proc = start(path, port, threads)
     try:
         one_after_another(port, one[:20])  # warm-up
         single = percentiles(one_after_another(port, [one[i % 256] for i in range(requests)]))
@@ -178,6 +188,7 @@ def measure(path: Path, requests: int) -> dict:
         "concurrency": levels,
         "mixed": load,
         "server_peak_rss_mb": rss,
+        "server_threads": threads,
     }
 
 
@@ -209,9 +220,10 @@ def main() -> None:
     parser.add_argument("bundles", nargs="+", type=Path)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--add-items", type=int, default=0, metavar="N")
+    parser.add_argument("--threads", type=int, default=1, help="the server's torch threads")
     parser.add_argument("--json", type=Path, metavar="OUT")
     args = parser.parse_args()
-    results = [measure(p, args.requests) for p in args.bundles]
+    results = [measure(p, args.requests, args.threads) for p in args.bundles]
     added = [time_add_items(p, args.add_items) for p in args.bundles] if args.add_items else []
     print(
         "| bundle | items | one history p50 / p99 ms | batch 64 p50 / p99 ms | histories/s "

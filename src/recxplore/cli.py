@@ -281,7 +281,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     bundle = load_bundle(Path(args.bundle))
     limits = Limits(max_history=args.max_history, max_k=args.max_k, max_batch=args.max_batch)
     print(f"serving {args.bundle} on http://{args.host}:{args.port} (docs: /docs)", file=sys.stderr)
-    serve(bundle, args.host, args.port, limits)
+    serve(bundle, args.host, args.port, limits, threads=args.threads)
 
 
 def cmd_add_items(args: argparse.Namespace) -> None:
@@ -460,6 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-history", type=int, default=1000, help="ids per history (1000)")
     p.add_argument("--max-k", type=int, default=1000, help="largest k (1000)")
     p.add_argument("--max-batch", type=int, default=256, help="histories per request (256)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per request (default 1: a small model gains little from more, and "
+        "concurrent requests use the other cores)",
+    )
     _add_common(p)
     p.set_defaults(func=cmd_serve)
 

@@ -107,7 +107,11 @@ def create_app(bundle: Bundle, limits: Limits = Limits(), token: Optional[str] =
     return app
 
 
-def serve(bundle: Bundle, host: str, port: int, limits: Limits = Limits()) -> None:
+def serve(
+    bundle: Bundle, host: str, port: int, limits: Limits = Limits(), threads: int = 1
+) -> None:
+    import torch
     import uvicorn
 
+    torch.set_num_threads(threads)
     uvicorn.run(create_app(bundle, limits), host=host, port=port, log_level="warning")
