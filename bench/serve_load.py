@@ -203,7 +203,8 @@ def time_add_items(path: Path, n: int) -> dict:
         with items.open("w") as f:
             for i in range(n):
                 source = bundle.items[i % len(bundle.items)]
-                f.write(json.dumps({"id": f"new-{i}", "title": source["title"]}) + "\n")
+                title = f"{source['title']} (new edition)"  # a bare-number title has no text
+                f.write(json.dumps({"id": f"new-{i}", "title": title}) + "\n")
         began = time.perf_counter()
         summary = add_items(copy, items)
         return {
@@ -224,7 +225,6 @@ def main() -> None:
     parser.add_argument("--json", type=Path, metavar="OUT")
     args = parser.parse_args()
     results = [measure(p, args.requests, args.threads) for p in args.bundles]
-    added = [time_add_items(p, args.add_items) for p in args.bundles] if args.add_items else []
     print(
         "| bundle | items | one history p50 / p99 ms | batch 64 p50 / p99 ms | histories/s "
         "| rps at 1 / 4 / 16 connections | mixed: 5xx, wrong answers | server peak RSS MB |"
@@ -240,6 +240,7 @@ def main() -> None:
             f"{r['mixed']['5xx']}, {r['mixed']['wrong_answers']} (of {r['mixed']['valid']} valid, "
             f"{r['mixed']['malformed']} malformed) | {r['server_peak_rss_mb']:.0f} |"
         )
+    added = [time_add_items(p, args.add_items) for p in args.bundles] if args.add_items else []
     for a in added:
         print(json.dumps(a))
     if args.json:
