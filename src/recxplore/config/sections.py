@@ -501,6 +501,14 @@ class EvalConfig(Section):
         "(never the target), as RecBole does",
     )
     batch_size: int = _opt(512, "users scored per evaluation batch", key=False, ge=1)
+    item_chunk: int = _opt(
+        65536,
+        "full ranking of a catalogue larger than this scores it in chunks of this many items, "
+        "so memory is users per batch x chunk, never users x items (the same ranks, but for "
+        "the float rounding of exact ties)",
+        key=False,
+        ge=1,
+    )
     # Groups of instances (recxplore.eval.groups): computed from ranks, so never in a key.
     head_share: float = _opt(
         0.2,

@@ -26,6 +26,11 @@ def left_pad(seqs: list[np.ndarray], max_len: int) -> np.ndarray:
     return out
 
 
+def _no_nan(scores: torch.Tensor) -> torch.Tensor:
+    """NaN scores as -inf (ranked last); -inf stays -inf (torch's default makes it finite)."""
+    return torch.nan_to_num(scores, nan=float("-inf"), neginf=float("-inf"))
+
+
 def ranks_from_scores(
     scores: torch.Tensor, targets: torch.Tensor, negatives: Optional[torch.Tensor] = None
 ) -> torch.Tensor:
@@ -34,7 +39,7 @@ def ranks_from_scores(
     Returns 1-based pessimistic ranks (B,) among all items, or among target + negatives (B, N)
     when ``negatives`` is given. A NaN score ranks last.
     """
-    scores = torch.nan_to_num(scores, nan=float("-inf"))
+    scores = _no_nan(scores)
     target = scores.gather(1, targets[:, None])  # (B, 1)
     if negatives is None:
         others = scores.scatter(1, targets[:, None], float("-inf"))
@@ -53,6 +58,53 @@ def ranks_from_scores(
     return ranks.clamp(max=max(worst, 1))
 
 
+def chunked_full_ranks(
+    users: torch.Tensor,
+    table: torch.Tensor,
+    targets: torch.Tensor,
+    history: Optional[torch.Tensor],
+    chunk: int,
+) -> torch.Tensor:
+    """The full ranks ``ranks_from_scores`` gives for ``users @ table.T`` (padding out, the
+    ``history`` items out but the target), scoring ``chunk`` items at a time: memory is
+    B x chunk. users (B, D); table (n_items + 1, D); targets (B,); history (B, H), 0 = none."""
+    target = _no_nan((users * table[targets]).sum(-1))[:, None]
+    beaten = torch.zeros(len(users), dtype=torch.long, device=users.device)
+    real = torch.zeros_like(beaten)
+    n = table.shape[0]
+    for start in range(1, n, chunk):  # item 0 (padding) never competes
+        block = _no_nan(users @ table[start : start + chunk].T)
+        ids = torch.arange(start, min(start + chunk, n), device=users.device)
+        block = block.masked_fill(ids[None, :] == targets[:, None], float("-inf"))
+        finite = block > float("-inf")
+        beaten += ((block >= target) & finite).sum(1)
+        real += finite.sum(1)
+    if history is not None:  # take back what the history's items beat (each item once)
+        h = torch.sort(history, dim=1).values
+        first = torch.ones_like(h, dtype=torch.bool)
+        first[:, 1:] = h[:, 1:] != h[:, :-1]
+        own = (h > 0) & first & (h != targets[:, None])
+        scores = _no_nan((users[:, None, :] * table[h]).sum(-1))
+        finite = (scores > float("-inf")) & own
+        beaten -= ((scores >= target) & finite).sum(1)
+        real -= finite.sum(1)
+    ranks = 1 + beaten
+    dead = torch.isneginf(target[:, 0])  # a -inf target loses to every real candidate
+    ranks = torch.where(dead, 1 + real, ranks)
+    return ranks.clamp(max=max(n - 1, 1))
+
+
+def sampled_ranks(
+    users: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor
+) -> torch.Tensor:
+    """The sampled ranks ``ranks_from_scores`` gives, scoring only the target and negatives."""
+    candidates = torch.cat([targets[:, None], negatives], dim=1)  # (B, 1 + N)
+    scores = (users[:, None, :] * table[candidates]).sum(-1)
+    scores = scores.masked_fill(candidates == 0, float("-inf"))  # padding negatives
+    columns = torch.arange(1, candidates.shape[1], device=users.device).expand_as(negatives)
+    return ranks_from_scores(scores, torch.zeros_like(targets), columns)
+
+
 @torch.inference_mode()
 def rank_users(
     model: torch.nn.Module,
@@ -64,6 +116,7 @@ def rank_users(
     mask_history: bool,
     device: torch.device,
     precision: str = "float32",
+    item_chunk: Optional[int] = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Full and sampled ranks (1-based) of every user's target. The model runs in
     ``precision``; scores are float32, so bfloat16 rounding makes no ties."""
@@ -87,6 +140,12 @@ def rank_users(
         negs = torch.from_numpy(negatives[rows]).to(device)
         with autocast(device, precision):
             users = model.user_vectors(seqs).float()
+        if item_chunk is not None and table.shape[0] > item_chunk:  # a large catalogue
+            sampled.append(sampled_ranks(users, table, targets, negs))
+            history = torch.from_numpy(left_pad(inputs, max(len(x) for x in inputs))).to(device)
+            mask = history if mask_history else None
+            full.append(chunked_full_ranks(users, table, targets, mask, item_chunk))
+            continue
         scores = users @ table.T  # (B, n_items + 1)
         scores[:, 0] = float("-inf")
         sampled.append(ranks_from_scores(scores, targets, negs))

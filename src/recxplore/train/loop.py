@@ -80,6 +80,7 @@ def evaluate(
         mask_history=cfg.eval.mask_history,
         device=device,
         precision=resolve_precision(cfg.train.precision, device.type),
+        item_chunk=cfg.eval.item_chunk,
     )
     return (
         {"full": summarise(full, cfg.eval.ks), "sampled": summarise(sampled, cfg.eval.ks)},
