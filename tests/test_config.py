@@ -60,7 +60,9 @@ def test_all_problems_reported_at_once():
     assert "train.epochz: unknown key; valid keys are" in text
     assert "foo: unknown section" in text
     assert "model.backbone: unknown backbone; valid names are bert4rec, gru4rec, sasrec" in text
-    assert "train.loss: unknown loss; valid names are bce, ce, sampled; got 'hinge'" in text
+    assert (
+        "train.loss: unknown loss; valid names are bce, ce, in_batch, sampled; got 'hinge'" in text
+    )
     assert "model.hidden: must be an integer; got 'abc'" in text
 
 

@@ -34,7 +34,7 @@ def test_every_loss_decreases_on_a_fixed_batch(name):
     gen = torch.Generator().manual_seed(0)
     losses = []
     for _ in range(30):
-        loss = LOSSES[name](h, targets, table, gen, 8 if name != "ce" else 0)
+        loss = LOSSES[name](h, targets, table, gen, 8 if name not in ("ce", "in_batch") else 0)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -49,3 +49,25 @@ def test_bce_negatives_never_hit_the_target():
     negs = _uniform_excluding(targets, 5, 3, torch.Generator().manual_seed(0))
     assert (negs != targets[:, None]).all() and negs.min() >= 1 and negs.max() <= 5
     assert set(negs.unique().tolist()) == {1, 2, 3, 4, 5}
+
+
+def test_in_batch_softmax_is_a_softmax_over_the_batch_targets_less_log_q():
+    from recxplore.train.losses import in_batch_softmax, log_item_frequency
+
+    torch.manual_seed(1)
+    h, table = torch.randn(6, 4), torch.randn(10, 4)
+    targets = torch.tensor([3, 5, 3, 7, 9, 5])
+    log_q = torch.log(torch.linspace(0.05, 0.2, 10))
+    items = torch.tensor([3, 5, 7, 9])
+    logits = h @ table[items].T - log_q[items]
+    want = F.cross_entropy(logits, torch.tensor([0, 1, 0, 2, 3, 1]))
+    torch.testing.assert_close(in_batch_softmax(h, targets, table, log_q=log_q), want)
+    freq = log_item_frequency([[1, 2, 2], [2, 3]], 4).exp()
+    torch.testing.assert_close(freq, torch.tensor([1.0, 2.0, 4.0, 2.0, 1.0]) / 10)
+
+
+def test_in_batch_training_end_to_end(tiny_cfg):
+    from recxplore.pipeline import train
+
+    results = train(tiny_cfg.replace(**{"train.loss": "in_batch"}), progress=False)
+    assert 0 <= results["metrics"]["test"]["full"]["NDCG@10"] <= 1

@@ -305,10 +305,11 @@ def _check_cross_sections(cfg: Config, problems: list[str]) -> None:
             f"was fitted on; choose a transformers extractor (e.g. smollm2-135m or minilm), or "
             f"set adapt.llmesr_distill_weight=0 for the dual view without it"
         )
-    if cfg.train.loss == "ce" and cfg.train.num_negatives is not None:
+    if cfg.train.loss in ("ce", "in_batch") and cfg.train.num_negatives is not None:
         problems.append(
-            "train.num_negatives: not used by train.loss='ce' (softmax over all "
-            "items); remove it or choose loss 'bce' or 'sampled'"
+            f"train.num_negatives: not used by train.loss={cfg.train.loss!r} (its negatives are "
+            f"{'all items' if cfg.train.loss == 'ce' else 'the batch targets'}); remove it or "
+            f"choose loss 'bce' or 'sampled'"
         )
     if not _is_metric_name(cfg.train.select_metric, cfg.eval.ks):
         problems.append(

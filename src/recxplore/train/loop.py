@@ -10,6 +10,7 @@ valid run, but not that one; the checkpoint and the results list the device of e
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 import math
 import time
@@ -48,7 +49,7 @@ from recxplore.train.batches import (
     masked_batch,
     masked_windows,
 )
-from recxplore.train.losses import DEFAULT_NEGATIVES
+from recxplore.train.losses import DEFAULT_NEGATIVES, log_item_frequency
 from recxplore.train.results import Outcome
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,7 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
         latest_window_owners(seqs, make, mc.max_len) if hasattr(model, "auxiliary_loss") else None
     )
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    catalogue = TrainingCatalogue.of(ds, device)
     return _Run(
         model,
         opt,
@@ -198,13 +200,29 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
         windows,
         np.array([len(w) for w in windows]),
         causal,
-        LOSSES[tc.loss],
+        _loss(tc.loss, seqs, ds, device, catalogue),
         tc.num_negatives or DEFAULT_NEGATIVES[tc.loss],
         device,
         resolve_precision(tc.precision, device.type),
-        TrainingCatalogue.of(ds, device),
+        catalogue,
         owners,
     )
+
+
+def _loss(
+    name: str,
+    seqs: list[np.ndarray],
+    ds: Dataset,
+    device: torch.device,
+    catalogue: Optional[TrainingCatalogue],
+) -> Any:
+    """The configured loss, given the item popularity it corrects for if it needs it, as rows
+    of the table it will see (without cold items when the split holds some back)."""
+    loss = LOSSES[name]
+    if "log_q" not in LOSSES.entry(name).requires:
+        return loss
+    log_q = log_item_frequency(seqs, ds.n_items).to(device)
+    return functools.partial(loss, log_q=log_q if catalogue is None else log_q[catalogue.rows])
 
 
 def _resume(run: _Run, ckpt_path: Path, cfg: Config) -> TrainState:

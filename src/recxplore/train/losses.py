@@ -5,6 +5,8 @@ h: (N, D) predicted representations; targets: (N,) item ids >= 1; table: (n_item
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -121,6 +123,26 @@ def sampled_softmax(
     return F.cross_entropy(logits, torch.zeros(len(h), dtype=torch.long, device=h.device))
 
 
+def in_batch_softmax(
+    h: torch.Tensor,
+    targets: torch.Tensor,
+    table: torch.Tensor,
+    generator: torch.Generator | None = None,
+    num_negatives: int = 0,
+    log_q: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Softmax over the batch's distinct targets, each logit less the log of how often that
+    item is a training target (the logQ correction of Yi et al., RecSys'19): the batch samples
+    negatives by popularity, and without the correction popular items are pushed down too far.
+    Costs the batch's targets, not the catalogue: the loss for catalogues a full softmax does
+    not fit."""
+    items, position = torch.unique(targets, return_inverse=True)  # (M,), (N,)
+    logits = h @ table[items].T  # (N, M)
+    if log_q is not None:
+        logits = logits - log_q[items][None, :]
+    return F.cross_entropy(logits, position)
+
+
 LOSSES.register("ce", cross_entropy, help="softmax over all items")
 LOSSES.register(
     "bce",
@@ -132,4 +154,20 @@ LOSSES.register(
     sampled_softmax,
     help="softmax over train.num_negatives uniform negatives shared by the batch",
 )
-DEFAULT_NEGATIVES = {"ce": 0, "bce": 1, "sampled": 256}
+LOSSES.register(
+    "in_batch",
+    in_batch_softmax,
+    help="softmax over the batch's targets with the logQ popularity correction",
+    requires=("log_q",),
+)
+DEFAULT_NEGATIVES = {"ce": 0, "bce": 1, "sampled": 256, "in_batch": 0}
+
+
+def log_item_frequency(seqs: list[Any], n_items: int) -> torch.Tensor:
+    """(n_items + 1,) log of each item's share of the training interactions, which is how
+    often a batch holds it as a target (every item counted once more, so none is infinitely
+    rare)."""
+    counts = torch.ones(n_items + 1)
+    for seq in seqs:
+        counts.index_add_(0, torch.as_tensor(seq, dtype=torch.long), torch.ones(len(seq)))
+    return (counts / counts.sum()).log()
