@@ -1,12 +1,14 @@
 """The embedding store: resume after an interruption, validation on read, bad input."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from recxplore import config
 from recxplore.config import load
 from recxplore.data.prepare import prepare
 from recxplore.errors import ArtifactError
@@ -171,3 +173,46 @@ def test_bad_input_errors(tiny_cfg, tiny_llama, tmp_path):
         progress=False,
     )
     assert open_store(path).dim == 16
+
+
+def test_two_torchrun_processes_write_the_store_of_one(tiny_cfg, tiny_llama, tmp_path):
+    """``torchrun --nproc_per_node 2 -m recxplore extract``: each rank embeds its shards, one
+    publishes, and the store is byte for byte the single process's (one thread each)."""
+    import subprocess
+    import sys
+
+    single = tiny_cfg.replace(**{"paths.home": str(tmp_path / "one")})
+    cfg = cfg_for(single, tiny_llama).replace(**{"extract.shard_size": 8})
+    reference, _ = extract_features(cfg, progress=False)
+    two = cfg.replace(**{"paths.home": str(tmp_path / "two")})
+    (tmp_path / "two.yaml").write_text(config.dump(two))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "0",
+            "-m",
+            "recxplore",
+            "extract",
+            "--config",
+            str(tmp_path / "two.yaml"),
+            "--no-progress",
+            "-q",
+        ],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    stores = list((tmp_path / "two" / "cache" / "embeddings").glob("*"))
+    stores = [s for s in stores if (s / "manifest.json").is_file()]
+    assert len(stores) == 1 and stores[0].name == reference.name
+    names = sorted(p.name for p in reference.glob("shard-*"))
+    assert len(names) > 2 and names == sorted(p.name for p in stores[0].glob("shard-*"))
+    for name in names:
+        assert (reference / name).read_bytes() == (stores[0] / name).read_bytes()

@@ -9,6 +9,7 @@ k % WORLD_SIZE == r; the process that finds every shard present publishes the st
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -203,10 +204,16 @@ def _build(
             cfg, ds, texts, folder, ranges, todo, adapters, identity, models_dir, progress
         )
     seconds = time.perf_counter() - started
-    if not all(shard_path(folder, k).is_file() for k in range(len(ranges))):
-        log.info("rank %d finished its shards; another process publishes the store", rank)
-        return StoreSummary(folder, rows, None, round(seconds, 3), None, cached=False)
-    dim = _publish(art, ds, cfg, ranges, key_identity, settings, round(seconds, 3))
+    # ranks finishing together: the first to find every shard publishes, under the lock (a
+    # single process already holds it)
+    with art.lock() if world > 1 else contextlib.nullcontext():
+        if art.done:
+            dim = art.manifest()["dim"]
+            return StoreSummary(art.path, rows, dim, round(seconds, 3), None, cached=False)
+        if not all(shard_path(folder, k).is_file() for k in range(len(ranges))):
+            log.info("rank %d finished its shards; another process publishes the store", rank)
+            return StoreSummary(folder, rows, None, round(seconds, 3), None, cached=False)
+        dim = _publish(art, ds, cfg, ranges, key_identity, settings, round(seconds, 3))
     return StoreSummary(
         art.path,
         rows,
