@@ -165,7 +165,12 @@ def extract_features(
 
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if world > 1:  # the ranks of one job share the partial folder by shard, by design
-        return cached() if art.done and not fresh else build()
+        if art.done and not fresh:
+            return cached()
+        summary = build()
+        while summary.dim is None and not art.done:  # another rank publishes: the store is
+            time.sleep(0.5)  # complete only then, for what comes after (training, under torchrun)
+        return cached() if summary.dim is None else summary
     return art.reuse_or_build(cached, build, fresh)  # separate processes: one builds
 
 

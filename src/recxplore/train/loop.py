@@ -41,6 +41,7 @@ from recxplore.runtime import (
     save_atomic,
     set_threads,
 )
+from recxplore.train import distributed
 from recxplore.train.batches import (
     causal_batch,
     causal_windows,
@@ -49,8 +50,9 @@ from recxplore.train.batches import (
     masked_batch,
     masked_windows,
 )
+from recxplore.train.distributed import World
 from recxplore.train.losses import DEFAULT_NEGATIVES, log_item_frequency
-from recxplore.train.results import Outcome
+from recxplore.train.results import Outcome, Timing
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,8 @@ class _Run:
     # for a model with an auxiliary loss on users (LLM-ESR): each window's user, -1 for a
     # user's older windows
     owners: Optional[np.ndarray] = None
+    world: World = field(default_factory=World)
+    ddp: Optional[torch.nn.Module] = None  # the model in DistributedDataParallel, under torchrun
 
     def training_loss(
         self, h: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, gen: torch.Generator
@@ -192,6 +196,15 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
     )
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     catalogue = TrainingCatalogue.of(ds, device)
+    place = distributed.world()
+    ddp = None
+    if place.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        distributed.start(device)
+        # some parts (an MoE's noise gate, an alignment's IDs) miss steps: DDP must not wait
+        ids = [device.index] if device.type == "cuda" else None
+        ddp = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
     return _Run(
         model,
         opt,
@@ -206,6 +219,8 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
         resolve_precision(tc.precision, device.type),
         catalogue,
         owners,
+        place,
+        ddp,
     )
 
 
@@ -261,8 +276,11 @@ def _train_epoch(
     total, steps, extra_total = 0.0, 0, 0.0
     extra_stats: dict[str, float] = {}
     bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not progress, unit="batch")
+    place = run.world
     for batch in bar:
-        chunk = [run.windows[i] for i in batch]
+        shard = batch[place.rank :: place.size] if place.distributed else batch
+        idle = len(shard) == 0  # a batch smaller than the world: this process only keeps step
+        chunk = [run.windows[i] for i in (batch[:1] if idle else shard)]
         if run.causal:
             arrays = causal_batch(chunk)
         else:
@@ -270,22 +288,27 @@ def _train_epoch(
         inputs = torch.from_numpy(arrays[0]).to(run.device)
         targets = torch.from_numpy(arrays[1]).to(run.device)
         with autocast(run.device, run.precision):
-            hidden = model(inputs)  # (B, L, D)
+            hidden = (run.ddp or model)(inputs)  # (B, L, D)
             where = targets > 0
             h, t = hidden[where], targets[where]  # (N, D), (N,)
             table = model.items.all_items()  # (n_items + 1, D)
             loss = run.training_loss(h, t, table, gen)
             extra = model.items.extra_loss(t, table)
             if run.owners is not None:
-                users = torch.from_numpy(run.owners[batch]).to(run.device)
+                users = torch.from_numpy(run.owners[batch[:1] if idle else shard]).to(run.device)
                 extra = _plus(extra, model.auxiliary_loss(hidden, users))
         if extra is not None:
-            if steps == 0:  # once an epoch: how much of what trains the items it moves
+            if steps == 0 and not place.distributed:  # once an epoch: how much it moves
                 items = cast(torch.nn.Module, model.items)
                 extra_stats["grad_ratio"] = _gradient_ratio(items, extra, loss)
             extra_total += extra.item()
             loss = loss + extra
         value = loss.item()  # the host sync a step (one more with an extra loss term)
+        if place.distributed:  # weighted by this process's share of the batch's targets
+            mine = 0 if idle else int(t.numel())
+            targets_in_batch = distributed.total(mine, run.device)
+            value = distributed.total(value * mine, run.device) / targets_in_batch
+            loss = loss * (place.size * mine / targets_in_batch)
         if not math.isfinite(value):
             raise TrainingError(
                 f"the training loss became {value} at epoch {epoch}, batch {steps + 1}; "
@@ -349,7 +372,8 @@ def fit(
     state = _resume(run, ckpt_path, cfg)
     from torch.utils.tensorboard import SummaryWriter
 
-    board = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+    main = run.world.main  # under torchrun, rank 0 alone writes the run folder
+    board = SummaryWriter(log_dir=str(run_dir / "tensorboard")) if main else None
     patience = patience_epochs(model, cfg)
     while state.epoch < tc.epochs and state.bad < patience:
         epoch = state.epoch + 1
@@ -374,7 +398,8 @@ def fit(
         if score > state.best + tc.min_delta:
             state.best, state.best_epoch, state.bad = score, epoch, 0
             state.seconds_to_best = state.seconds
-            save_atomic(model.state_dict(), best_path)
+            if main:
+                save_atomic(model.state_dict(), best_path)
         else:
             state.bad += 1
         log.info(
@@ -387,6 +412,8 @@ def fit(
             state.best_epoch,
             state.seconds,
         )
+        if board is None:
+            continue
         _write_history(run_dir / "metrics.csv", state.history)
         board.add_scalar("train/loss", row["loss"], epoch)
         for protocol in ("full", "sampled"):
@@ -401,7 +428,9 @@ def fit(
             },
             ckpt_path,
         )
-    board.close()
+    if board is not None:
+        board.close()
+    distributed.barrier()  # the best checkpoint is written before any process reads it
     return _finish(run, ds, cfg, state, best_path, run_dir)
 
 
@@ -415,23 +444,24 @@ def _finish(
     rules = GroupRules.of(cfg.eval)
     for part, ev in (("valid", run.valid), ("test", run.test)):
         metrics[part], full, sampled = evaluate(model, ev, cfg, run.device)
-        write_ranks(run_dir / f"{part}_ranks.csv", ds, ev.data, full, sampled)
+        if run.world.main:
+            write_ranks(run_dir / f"{part}_ranks.csv", ds, ev.data, full, sampled)
         found = instance_groups(ds, ev.data, rules)
         groups[part] = group_metrics(found, full, sampled, cfg.eval.ks)
     epochs = state.epoch
-    return {
-        "metrics": metrics,
-        "groups": groups,
-        "timing": {
-            "train_seconds": round(state.seconds, 3),
-            "epochs": epochs,
-            "best_epoch": state.best_epoch,
-            "patience_epochs": patience_epochs(model, cfg),
-            "seconds_to_best": round(state.seconds_to_best, 3),
-            "seconds_per_epoch": round(state.seconds / max(epochs, 1), 3),
-            "devices": state.devices,
-        },
+    timing: Timing = {
+        "train_seconds": round(state.seconds, 3),
+        "epochs": epochs,
+        "best_epoch": state.best_epoch,
+        "patience_epochs": patience_epochs(model, cfg),
+        "seconds_to_best": round(state.seconds_to_best, 3),
+        "seconds_per_epoch": round(state.seconds / max(epochs, 1), 3),
+        "devices": state.devices,
     }
+    if run.world.distributed:
+        timing["world_size"] = run.world.size
+        timing["batch_per_process"] = math.ceil(cfg.train.batch_size / run.world.size)
+    return {"metrics": metrics, "groups": groups, "timing": timing}
 
 
 def write_ranks(

@@ -21,6 +21,8 @@ class Timing(TypedDict):
     seconds_per_epoch: float
     devices: list[dict[str, Any]]  # [{"from_epoch": 1, "device": "cpu"}, ...]
     wall_seconds: NotRequired[float]  # the whole run, evaluation included
+    world_size: NotRequired[int]  # processes of a torchrun job (absent: one)
+    batch_per_process: NotRequired[int]  # windows of a global batch each of them trains on
 
 
 # "<family>: <group>" -> {"family", "group", "users", "full": {...}, "sampled": {...}}

@@ -10,6 +10,7 @@ machine and is finished on a CPU).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -33,6 +34,7 @@ from recxplore.data.dataset import Dataset
 from recxplore.errors import ArtifactError, ConfigError
 from recxplore.registry import ADAPTERS, BACKBONES, FUSIONS
 from recxplore.runtime import device_type, resolve_device, resolve_precision
+from recxplore.train import distributed
 from recxplore.train.loop import fit
 from recxplore.train.results import Results
 
@@ -120,6 +122,9 @@ def run_identity(cfg: Config) -> dict[str, Any]:
     device = device_type(cfg.train.device)
     if device != "cpu":  # another device sums in another order: other epochs, other results
         ident["device"] = device
+    processes = distributed.world().size
+    if processes > 1:  # each process draws its own dropout on its share of a batch
+        ident["world_size"] = processes
     if resolve_precision(cfg.train.precision, device) != "float32":
         ident["precision"] = "bfloat16"
     return ident
@@ -174,6 +179,18 @@ def train_run(
             )
         return _train(cfg, ds, inputs, art, dataset_key, fresh, progress, finish_on)
 
+    place = distributed.world()
+    if place.distributed:  # torchrun: every process trains; rank 0 owns the folder
+        distributed.start(resolve_device(finish_on or cfg.train.device, "train.device"))
+        if art.done and not fresh:
+            return finished_results(art)
+        with art.lock() if place.main else contextlib.nullcontext():
+            if place.main:
+                art.begin(fresh=fresh)
+            distributed.barrier()  # the folder (and any checkpoint to resume) is there
+            results = build()
+        distributed.barrier()  # published before any process returns
+        return results
     # a parallel sweep needing the same run waits, then reuses it
     return art.reuse_or_build(lambda: finished_results(art), build, fresh)
 
@@ -194,9 +211,15 @@ def _train(
         if finish_on is not None
         else resolve_device(cfg.train.device, "train.device")
     )
-    folder = art.begin(fresh=fresh)
-    (folder / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
-    handler = logging.FileHandler(folder / "log.txt", encoding="utf-8")
+    place = distributed.world()
+    main = place.main
+    # under torchrun the folder is begun by rank 0 before the processes meet (``train_run``)
+    folder = art.partial if place.distributed else art.begin(fresh=fresh)
+    if main:
+        (folder / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
+    handler: logging.Handler = (
+        logging.FileHandler(folder / "log.txt", encoding="utf-8") if main else logging.NullHandler()
+    )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("recxplore")
     root.addHandler(handler)
@@ -223,6 +246,8 @@ def _train(
         timing=outcome["timing"],
         cost={"trained_parameters": trained, "upstream_seconds": dict(inputs.upstream_seconds)},
     )
+    if not main:
+        return results
     write_json_atomic(folder / "results.json", results)
     (folder / "checkpoint.pt").unlink(missing_ok=True)  # best.pt keeps the selected model
     art.publish(
