@@ -212,6 +212,10 @@ def _train(
         else resolve_device(cfg.train.device, "train.device")
     )
     place = distributed.world()
+    if place.distributed and device.type == "cuda" and device.index is None:
+        device = torch.device(
+            "cuda", place.local_rank
+        )  # one GPU per process, as torchrun runs them
     main = place.main
     # under torchrun the folder is begun by rank 0 before the processes meet (``train_run``)
     folder = art.partial if place.distributed else art.begin(fresh=fresh)
