@@ -33,7 +33,7 @@ LAYERS = [
     ("backbones", {"backbones"}),
     ("eval", {"eval"}),
     ("train", {"train"}),
-    ("pipeline", {"pipeline", "sweep", "report", "report_groups", "diagnose"}),
+    ("pipeline", {"pipeline", "sweep", "ray_runs", "report", "report_groups", "diagnose"}),
     ("serve", {"serve"}),
     ("cli", {"cli", "__main__"}),
 ]

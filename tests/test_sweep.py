@@ -214,3 +214,29 @@ def test_a_terminated_parallel_sweep_stops_its_workers(base_file, tmp_path):
     proc.wait(timeout=30)
     time.sleep(1)
     assert _processes_under(home) == []
+
+
+def test_a_sweep_on_a_local_ray_gives_the_runs_of_a_serial_sweep(base_file, tmp_path):
+    ray = pytest.importorskip("ray")
+    body = {"name": "ray", "cells": {"id": [], "broken": ["data.name=atomic:nowhere"]}}
+    serial = run_sweep(
+        load_sweep(write(tmp_path, body), [f"paths.home={tmp_path / 'serial'}"]), progress=False
+    )
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        on_ray = run_sweep(load_sweep(write(tmp_path, body)), progress=False, ray="local")
+    finally:
+        ray.shutdown()
+    status = [(r["cell"], r["seed"], r["status"]) for r in on_ray["runs"]]
+    assert status == [(r["cell"], r["seed"], r["status"]) for r in serial["runs"]]
+    assert [s for *_, s in status].count("failed") == 2
+    assert "atomic:nowhere" in next(r for r in on_ray["runs"] if r["status"] == "failed")["error"]
+    for a, b in zip(on_ray["runs"], serial["runs"]):
+        if a["status"] == "ok":
+            metrics = [
+                json.loads((Path(r["run_dir"]) / "results.json").read_text())["metrics"]
+                for r in (a, b)
+            ]
+            assert metrics[0] == metrics[1]  # the same runs, trained by Ray workers
+    again = run_sweep(load_sweep(write(tmp_path, body)), progress=False)  # resumable: cached
+    assert [r.get("run_dir") for r in again["runs"]] == [r.get("run_dir") for r in on_ray["runs"]]

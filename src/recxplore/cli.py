@@ -201,11 +201,16 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from recxplore.sweep import load_sweep, run_sweep
 
     train = functools.partial(train_one, finish_on=args.finish_on) if args.finish_on else None
+    if args.ray is not None and args.jobs > 1:
+        raise config_mod.ConfigError(
+            ["sweep: --jobs sets local worker processes and --ray hands runs to Ray; use one"]
+        )
     record = run_sweep(
         load_sweep(args.file, args.overrides),
         progress=not args.no_progress,
         train=train,
         jobs=args.jobs,
+        ray=args.ray,
     )
     failed = [r for r in record["runs"] if r["status"] != "ok"]
     human = (
@@ -400,6 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="runs trained at once, each in its own process (default 1)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run each (cell, seed) as a Ray task: on the cluster at ADDRESS (e.g. auto, or "
+        "ray://head:10001), or on a local Ray instance without one; paths.home must be shared",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_common(p)

@@ -271,9 +271,11 @@ def run_sweep(
     progress: bool = True,
     train: Optional[Callable[..., Mapping[str, Any]]] = None,
     jobs: int = 1,
+    ray: Optional[str] = None,
 ) -> dict[str, Any]:
-    """Run every (cell, seed), ``jobs`` at a time; return (and write to ``sweep.json``) what
-    happened to each."""
+    """Run every (cell, seed), ``jobs`` at a time, or as Ray tasks (``ray``: a cluster's
+    address, or ``local`` for a Ray instance on this machine); return (and write to
+    ``sweep.json``) what happened to each."""
     if jobs < 1:
         raise ConfigError([f"sweep --jobs: must be at least 1; got {jobs}"])
     cfg0 = sweep.config([], sweep.seeds[0])
@@ -294,11 +296,13 @@ def run_sweep(
             "settings": len(sweep.candidates()),
             "chosen": {},
         }
-    pool = (
-        ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
-        if jobs > 1
-        else None
-    )
+    pool: Any = None
+    if ray is not None:
+        from recxplore.ray_runs import RayRuns
+
+        pool = RayRuns(None if ray == "local" else ray)
+    elif jobs > 1:
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
     # a terminated sweep (kill, a job scheduler) stops like an interrupted one, workers included
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
@@ -392,8 +396,8 @@ def run_sweep(
         record["path"] = str(folder)
         return record
     except BaseException:
-        if pool is not None:  # stopped: its workers stop too (their runs resume from checkpoints)
-            for worker in multiprocessing.active_children():
+        if isinstance(pool, ProcessPoolExecutor):  # stopped: its workers stop too (their
+            for worker in multiprocessing.active_children():  # runs resume from checkpoints)
                 worker.terminate()
         raise
     finally:
