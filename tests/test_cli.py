@@ -65,7 +65,7 @@ def test_module_entry_point_and_help():
         text=True,
         check=True,
     ).stdout
-    assert "loss (one of 'bce', 'ce', 'sampled'" in out
+    assert "loss (one of 'bce', 'ce', 'in_batch', 'sampled'" in out
     assert "dotted overrides" in out
 
 
