@@ -78,3 +78,18 @@ def test_align_logs_its_loss_and_gradient_share_and_reaches_the_adapter(feature_
     grads = [p.grad for p in model.items.adapter.parameters()]
     assert all(g is not None and g.abs().sum() > 0 for g in grads)  # it trains the adapter
     assert not model.items.id_table.requires_grad  # and never the ID table it aligns to
+
+
+def test_pca_fits_on_a_bounded_sample_when_asked(tiny_cfg):
+    from recxplore.adapt.reduce import fit_rows, pca_settings
+    from recxplore.cache import home_dir
+    from recxplore.data.prepare import prepare
+
+    ds, _ = prepare(tiny_cfg.data, home_dir(tiny_cfg.paths.home))
+    every = fit_rows(ds, "all")
+    sample = fit_rows(ds, "all", sample=10)
+    assert len(sample) == 10 and set(sample) <= set(every)
+    assert list(sample) == list(fit_rows(ds, "all", sample=10))  # seeded
+    assert list(fit_rows(ds, "all", sample=10_000)) == list(every)
+    sampled = tiny_cfg.replace(**{"adapt.pca_sample": 10}).adapt
+    assert pca_settings(sampled)["sample"] == 10 and "sample" not in pca_settings(tiny_cfg.adapt)

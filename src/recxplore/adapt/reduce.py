@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 from safetensors.numpy import save_file
@@ -24,14 +24,23 @@ from recxplore.errors import ArtifactError
 
 
 def pca_settings(cfg: AdaptConfig) -> dict:
-    return {"pca": cfg.pca, "whiten": cfg.pca_whiten, "fit": cfg.pca_fit}
+    settings = {"pca": cfg.pca, "whiten": cfg.pca_whiten, "fit": cfg.pca_fit}
+    if cfg.pca_sample is not None:  # older keys hold no sample
+        settings["sample"] = cfg.pca_sample
+    return settings
 
 
-def fit_rows(ds: Dataset, fit: str) -> np.ndarray:
+def fit_rows(ds: Dataset, fit: str, sample: Optional[int] = None) -> np.ndarray:
+    """The rows the reduction is fitted on: every item, or the items in training sequences;
+    at most ``sample`` of them, drawn with seed 0."""
     if fit == "all":
-        return np.arange(1, ds.n_items + 1)
-    seen = np.unique(np.concatenate([s for s in train_sequences(ds) if len(s)]))
-    return seen[seen > 0]
+        rows = np.arange(1, ds.n_items + 1)
+    else:
+        seen = np.unique(np.concatenate([s for s in train_sequences(ds) if len(s)]))
+        rows = seen[seen > 0]
+    if sample is not None and len(rows) > sample:
+        rows = np.sort(np.random.default_rng(0).choice(rows, size=sample, replace=False))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,7 @@ def pca_transform(
 
 def fitted_reduction(matrix: np.ndarray, ds: Dataset, cfg: AdaptConfig) -> Reduction:
     """The reduction ``reduced_features`` applies to ``matrix`` under ``cfg``, as parameters."""
-    rows = fit_rows(ds, cfg.pca_fit)
+    rows = fit_rows(ds, cfg.pca_fit, cfg.pca_sample)
     d = matrix.shape[1]
     if cfg.pca is not None:
         return fit_pca(matrix, rows, cfg.pca, cfg.pca_whiten)
@@ -111,8 +120,9 @@ def reduced_features(
         if not cfg.center:
             return load(), store_key
         # cheap enough not to cache; the key says the matrix is not the store's
-        key = stage_key("center", {"fit": cfg.pca_fit}, (store_key, dataset_key))
-        return centred(load(), fit_rows(ds, cfg.pca_fit)), key
+        fit = {k: v for k, v in pca_settings(cfg).items() if k in ("fit", "sample")}
+        key = stage_key("center", fit, (store_key, dataset_key))
+        return centred(load(), fit_rows(ds, cfg.pca_fit, cfg.pca_sample)), key
     settings = pca_settings(cfg)
     key = stage_key("reduce", settings, (store_key, dataset_key))
     art = Artifact(cache_root, "reduced", key)
@@ -120,7 +130,7 @@ def reduced_features(
     def build() -> np.ndarray:
         assert cfg.pca is not None
         reduced, explained = pca_transform(
-            load(), fit_rows(ds, cfg.pca_fit), cfg.pca, cfg.pca_whiten
+            load(), fit_rows(ds, cfg.pca_fit, cfg.pca_sample), cfg.pca, cfg.pca_whiten
         )
         folder = art.begin(fresh=True)
         save_file({"features": np.ascontiguousarray(reduced)}, str(folder / "features.safetensors"))

@@ -369,6 +369,13 @@ class AdaptConfig(Section):
     pca_fit: Literal["all", "train"] = _opt(
         "all", "fit PCA on all items (the paper's practice) or only on items in training sequences"
     )
+    pca_sample: Optional[int] = _opt(
+        None,
+        "fit PCA on at most this many of the adapt.pca_fit items, drawn at random (seed 0), so "
+        "a million-item catalogue fits on a bounded sample; null: on all of them",
+        key=lambda a: a.pca_sample is not None,
+        ge=2,
+    )
     center: bool = _opt(
         False,
         "subtract the items' mean feature before the adapter (PCA centres already; this "
