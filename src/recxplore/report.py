@@ -314,11 +314,12 @@ def cost_table(cells: dict[str, list[dict[str, Any]]]) -> str:
         for c in costs:
             for stage, value in c["upstream_seconds"].items():
                 stages[stage].append(value)
-        upstream = (
-            ", ".join(f"{stage} {statistics.mean(v):.0f}" for stage, v in stages.items())
-            if costs
-            else "not recorded"
-        )
+        upstream = ", ".join(f"{stage} {statistics.mean(v):.0f}" for stage, v in stages.items())
+        reads_features = runs[0]["config"]["adapt"]["fusion"] != "id"
+        if reads_features and "extract" not in stages:  # a store made before stages were timed
+            upstream = ", ".join(filter(None, [upstream, "extract not recorded"]))
+        if not costs:
+            upstream = "not recorded"
         out.append(
             [
                 label,
