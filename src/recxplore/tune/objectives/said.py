@@ -9,7 +9,7 @@ place of the LLM's reading of each text (``recxplore.extract.stage``). The downs
 reads them frozen, through an adapter, as LLMEmb's SAID runs do (``SASRecPLUS``: a frozen table
 through two linear layers, replacing the IDs).
 
-Deviations (docs/baselines.md): one projected vector per item (the paper allows several); the
+Deviations (docs/baselines.md): one projected vector per item, one input embedding; the
 table starts from the LLM's token-embedding scale, or from the mean input embedding of the
 item's own text tokens with ``tune.said_init=text``.
 """
