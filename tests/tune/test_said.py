@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.numpy import load_file
-from tests.tune.test_tune import examples, fix_examples, store_path
+from tests.tune.test_tune import examples, fix_examples, store_path, train_whole_and_interrupted
 
 from recxplore import config
 from recxplore.cache import home_dir
@@ -60,20 +60,7 @@ def test_the_items_learn_their_texts_and_the_store_holds_them(
 
 
 def test_an_interrupted_said_stage_resumes_to_the_same_items(tune_cfg, tmp_path, monkeypatch):
-    source, identity = models.resolve(tune_cfg.extract.model, tmp_path)
-    ds, _ = prepare(tune_cfg.data, home_dir(tune_cfg.paths.home))
-    stage.train_stage("said", tune_cfg, ds, source, identity, [], tmp_path / "whole", False)
-    real_save = stage.save_atomic
-
-    def save_then_die(obj, path):
-        real_save(obj, path)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(stage, "save_atomic", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        stage.train_stage("said", tune_cfg, ds, source, identity, [], tmp_path / "cut", False)
-    monkeypatch.setattr(stage, "save_atomic", real_save)
-    stage.train_stage("said", tune_cfg, ds, source, identity, [], tmp_path / "cut", False)
+    train_whole_and_interrupted("said", tune_cfg, tmp_path, monkeypatch)
     a = load_file(str(tmp_path / "whole" / ITEMS_FILE))["embeddings"]
     b = load_file(str(tmp_path / "cut" / ITEMS_FILE))["embeddings"]
     np.testing.assert_allclose(a, b, atol=1e-6)

@@ -122,10 +122,12 @@ def test_sft_data_holds_no_validation_or_test_item(tiny_dir, home, make_atomic):
     assert any("Which" in p for p, _ in pairs) and any("genres" in p for p, _ in pairs)
 
 
-def test_interrupted_stage_resumes_to_the_same_adapter(tune_cfg, tmp_path, monkeypatch):
-    source, identity = models.resolve(tune_cfg.extract.model, tmp_path)
-    ds, _ = prepare(tune_cfg.data, home_dir(tune_cfg.paths.home))
-    stage.train_stage("cpt", tune_cfg, ds, source, identity, [], tmp_path / "whole", False)
+def train_whole_and_interrupted(name, cfg, tmp_path, monkeypatch):
+    """Stage ``name`` trained into ``whole``, and into ``cut`` killed after its first
+    checkpoint, then resumed."""
+    source, identity = models.resolve(cfg.extract.model, tmp_path)
+    ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
+    stage.train_stage(name, cfg, ds, source, identity, [], tmp_path / "whole", False)
 
     real_save = stage.save_atomic
 
@@ -135,10 +137,14 @@ def test_interrupted_stage_resumes_to_the_same_adapter(tune_cfg, tmp_path, monke
 
     monkeypatch.setattr(stage, "save_atomic", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        stage.train_stage("cpt", tune_cfg, ds, source, identity, [], tmp_path / "cut", False)
+        stage.train_stage(name, cfg, ds, source, identity, [], tmp_path / "cut", False)
     monkeypatch.setattr(stage, "save_atomic", real_save)
     assert (tmp_path / "cut" / "checkpoint.pt").is_file()
-    stage.train_stage("cpt", tune_cfg, ds, source, identity, [], tmp_path / "cut", False)
+    stage.train_stage(name, cfg, ds, source, identity, [], tmp_path / "cut", False)
+
+
+def test_interrupted_stage_resumes_to_the_same_adapter(tune_cfg, tmp_path, monkeypatch):
+    train_whole_and_interrupted("cpt", tune_cfg, tmp_path, monkeypatch)
 
     from safetensors.torch import load_file
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from recxplore.cache import Artifact, home_dir, sha256_file, stage_key
@@ -257,20 +258,9 @@ def _embed_static(
     return _store_rows(matrix, folder, ranges, todo)
 
 
-def _embed_neural(
-    cfg: Config,
-    ds: Dataset,
-    texts: list[str],
-    folder: Path,
-    ranges: list[tuple[int, int]],
-    todo: list[int],
-    adapters: list[Path],
-    identity: dict[str, Any],
-    models_dir: Path,
-    progress: bool,
-) -> tuple[int, float]:
+def load_extractor(cfg: Config, models_dir: Path) -> tuple[torch.device, models.LoadedModel]:
+    """The configured extractor, on ``extract.device`` in its compute dtype."""
     ex = cfg.extract
-    rows = ds.n_items + 1
     device = resolve_device(ex.device, "extract.device")
     dtype = compute_dtype(cfg)
     if dtype == "float16" and device.type == "cpu":
@@ -286,6 +276,24 @@ def _embed_neural(
         offline=ex.offline,
         trust_remote_code=ex.trust_remote_code,
     )
+    return device, loaded
+
+
+def _embed_neural(
+    cfg: Config,
+    ds: Dataset,
+    texts: list[str],
+    folder: Path,
+    ranges: list[tuple[int, int]],
+    todo: list[int],
+    adapters: list[Path],
+    identity: dict[str, Any],
+    models_dir: Path,
+    progress: bool,
+) -> tuple[int, float]:
+    ex = cfg.extract
+    rows = ds.n_items + 1
+    device, loaded = load_extractor(cfg, models_dir)
     if adapters:
         loaded.model = apply_adapters(loaded.model, adapters, identity, cfg.tune.merge)
     started = time.perf_counter()  # embedding only, after the model is loaded

@@ -26,9 +26,8 @@ from recxplore.config import Config
 from recxplore.data.dataset import Dataset
 from recxplore.data.split import train_sequences
 from recxplore.extract.encode import encode, tokenize
-from recxplore.extract.stage import compute_dtype
+from recxplore.extract.stage import load_extractor
 from recxplore.llm import models
-from recxplore.runtime import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -146,15 +145,7 @@ def most_similar(embeddings: np.ndarray, candidates: np.ndarray, k: int) -> np.n
 
 def _embed_users(cfg: Config, ds: Dataset, max_items: int, progress: bool) -> np.ndarray:
     ex = cfg.extract
-    device = resolve_device(ex.device, "extract.device")
-    loaded = models.load(
-        ex.model,
-        models_dir=home_dir(cfg.paths.home) / "models",
-        dtype=compute_dtype(cfg),
-        device=str(device),
-        offline=ex.offline,
-        trust_remote_code=ex.trust_remote_code,
-    )
+    device, loaded = load_extractor(cfg, home_dir(cfg.paths.home) / "models")
     limit = ex.max_tokens or min(loaded.context or 512, 512)
     ids = [x[-limit:] for x in tokenize(loaded, user_prompts(ds, max_items))]
     started = time.perf_counter()

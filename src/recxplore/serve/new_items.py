@@ -101,10 +101,9 @@ def embed_texts(
 ) -> np.ndarray:
     """The new texts through the run's extractor, its LoRA chain and pooling: (n, d)."""
     from recxplore.extract.encode import encode, tokenize
-    from recxplore.extract.stage import check_lengths, compute_dtype, prompt_template
+    from recxplore.extract.stage import check_lengths, load_extractor, prompt_template
     from recxplore.llm import models
     from recxplore.llm.lora import apply_adapters
-    from recxplore.runtime import resolve_device
 
     ex = cfg.extract
     models_dir = home_dir(cfg.paths.home) / "models"
@@ -114,15 +113,7 @@ def embed_texts(
             f"extract.model={ex.model}: resolves to {identity}, but the bundle was made with "
             f"{manifest['extractor']['identity']}; install that model to add items"
         )
-    device = resolve_device(ex.device, "extract.device")
-    loaded = models.load(
-        ex.model,
-        models_dir=models_dir,
-        dtype=compute_dtype(cfg),
-        device=str(device),
-        offline=ex.offline,
-        trust_remote_code=ex.trust_remote_code,
-    )
+    device, loaded = load_extractor(cfg, models_dir)
     adapters = [bundle_path / "adapters" / str(i) for i in range(manifest["extractor"]["adapters"])]
     if adapters:
         loaded.model = apply_adapters(loaded.model, adapters, identity, cfg.tune.merge)
