@@ -33,7 +33,7 @@ from recxplore.data.dataset import Dataset
 from recxplore.data.prepare import prepare
 from recxplore.data.split import seen_items
 from recxplore.extract.stage import StoreSummary, extract_features
-from recxplore.extract.store import open_store, read_manifest
+from recxplore.extract.store import open_store, read_manifest, read_shards
 from recxplore.extract.users import user_neighbours
 from recxplore.runtime import load_checkpoint
 from recxplore.tables import comparison_table, results_table
@@ -87,6 +87,7 @@ def item_inputs(cfg: Config, ds: Dataset, dataset_key: str, progress: bool = Tru
     cache_root = home_dir(cfg.paths.home) / "cache"
     reduced, key = reduced_features(
         lambda: open_store(store.path, ds, expect).embeddings,
+        lambda: read_shards(store.path, ds, expect),
         store.path.name,
         ds,
         dataset_key,

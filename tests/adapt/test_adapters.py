@@ -102,6 +102,24 @@ def test_pca_fit_then_transform_equals_fit_transform():
     assert 1 <= share.shape[1] < 10
 
 
+def test_pca_by_shards_equals_pca_of_the_whole_matrix():
+    from recxplore.adapt.reduce import pca_by_shards
+
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(50, 10)).astype(np.float32)
+    matrix[0] = 0.0
+    rows = np.sort(rng.choice(np.arange(1, 50), size=30, replace=False))
+    order = rng.permutation(50)  # shards hold any rows, in any order
+
+    def shards():
+        return [(order[i : i + 7], matrix[order[i : i + 7]]) for i in range(0, 50, 7)]
+
+    want, explained = pca_transform(matrix, rows, 4, whiten=True)
+    got, got_explained = pca_by_shards(shards, rows, 4, whiten=True)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert got_explained == pytest.approx(explained) and not got[0].any()
+
+
 def test_pca_value_is_validated():
     from recxplore.errors import ConfigError
 

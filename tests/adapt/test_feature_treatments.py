@@ -33,10 +33,11 @@ def test_centring_is_a_setting_with_its_own_key(feature_cfg, tmp_path):  # noqa:
     np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-5)
     # with PCA the features are centred already: the setting changes nothing
     store = lambda: raw.features  # noqa: E731
+    shards = lambda: [(np.arange(len(raw.features)), raw.features)]  # noqa: E731
     with_pca = AdaptConfig(pca=8)
-    plain, _ = reduced_features(store, "s", ds, dataset_key, with_pca, tmp_path)
+    plain, _ = reduced_features(store, shards, "s", ds, dataset_key, with_pca, tmp_path)
     both, _ = reduced_features(
-        store, "s", ds, dataset_key, AdaptConfig(pca=8, center=True), tmp_path / "b"
+        store, shards, "s", ds, dataset_key, AdaptConfig(pca=8, center=True), tmp_path / "b"
     )
     np.testing.assert_allclose(plain, both, atol=1e-6)
 

@@ -1,7 +1,9 @@
 """Item embedders: modules mapping item indices to vectors. Backbones see only this interface.
 
 Index 0 is padding and maps to the zero vector. ``all_items()`` returns the (n_items + 1, D)
-table used both to embed input sequences and to score candidates.
+table used both to embed input sequences and to score candidates. ``rows(ids)`` gives the
+vectors of some items alone: a training loss that reads only the rows it indexes (sampled
+negatives, in-batch negatives) then costs the batch, not the catalogue (``ItemRows``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from recxplore.dropout import Dropout
 
 
 class ItemEmbedder(nn.Module):
-    """Base class. Subclasses implement ``all_items``; lookups index into it."""
+    """Base class. Subclasses implement ``all_items``; lookups index into it, or, once training
+    has set ``by_rows`` (and ``computes_rows`` says the embedder can), compute their rows alone."""
+
+    by_rows = False  # set by the training loop when its loss reads only the rows it indexes
 
     def __init__(self, n_items: int, dim: int):
         super().__init__()
@@ -27,12 +32,22 @@ class ItemEmbedder(nn.Module):
     def all_items(self) -> torch.Tensor:  # (n_items + 1, D)
         raise NotImplementedError
 
+    @property
+    def computes_rows(self) -> bool:
+        """Whether ``rows`` computes only the rows asked for (not the whole table first)."""
+        return False
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:  # (...,) -> (..., D)
+        """The vectors of ``ids``; padding (0) is the zero vector."""
+        return self.all_items()[ids]
+
     def forward(self, items: torch.Tensor) -> torch.Tensor:  # (...,) -> (..., D)
-        return self.all_items()[items]
+        return self.rows(items) if self.by_rows else self.all_items()[items]
 
     def extra_loss(self, items: torch.Tensor, table: torch.Tensor) -> Optional[torch.Tensor]:
-        """An auxiliary loss on the given items, given this step's ``all_items()`` table
-        (e.g. ID/text alignment); None by default."""
+        """An auxiliary loss on the given items, given this step's table (``all_items()``, or
+        its ``ItemRows`` when training computes rows alone) (e.g. ID/text alignment); None by
+        default."""
         return None
 
     def keep_seen(self, seen: Optional[torch.Tensor]) -> None:
@@ -43,9 +58,30 @@ class ItemEmbedder(nn.Module):
             seen = torch.ones(self.n_items + 1, dtype=torch.bool)
         self.register_buffer("seen", seen.float().unsqueeze(1), persistent=False)
 
-    def trained_only(self, rows: torch.Tensor) -> torch.Tensor:
-        """A per-item trained table with the rows of items never in training zeroed."""
-        return rows * self.seen
+    def trained_only(self, rows: torch.Tensor, ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """A per-item trained table (or its rows of ``ids``) with the rows of items never in
+        training zeroed."""
+        return rows * (self.seen if ids is None else self.seen[ids])
+
+
+class ItemRows:
+    """One training step's item table, computed only where a loss indexes it (the targets, the
+    sampled negatives): ``table[ids]``, ``table.shape`` and ``table.take(index)`` (the table
+    of the items ``index`` lists, in that order) as on the full table."""
+
+    def __init__(self, items: ItemEmbedder, index: Optional[torch.Tensor] = None):
+        self.items, self.index = items, index
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        rows = self.items.n_items + 1 if self.index is None else len(self.index)
+        return rows, self.items.dim
+
+    def __getitem__(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.items.rows(ids if self.index is None else self.index[ids])
+
+    def take(self, index: torch.Tensor) -> ItemRows:
+        return ItemRows(self.items, index if self.index is None else self.index[index])
 
 
 class IDEmbedder(ItemEmbedder):
@@ -60,6 +96,13 @@ class IDEmbedder(ItemEmbedder):
 
     def all_items(self) -> torch.Tensor:
         return self.table.weight
+
+    @property
+    def computes_rows(self) -> bool:
+        return True
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.table(ids)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
         return self.table(items)
@@ -124,9 +167,25 @@ class FeatureEmbedder(ItemEmbedder):
     def semantic(self) -> torch.Tensor:  # (n_items + 1, hidden)
         return self.adapter(self.drop(self.features)) * self.gain
 
-    def fuse(self, semantic: torch.Tensor) -> torch.Tensor:
-        """How the adapted features meet the IDs; the semantic vectors alone by default."""
+    def fuse(self, semantic: torch.Tensor, ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """How the adapted features meet the IDs, for all items or the (flat) ``ids``; the
+        semantic vectors alone by default."""
         return semantic
+
+    fuses_rows = True  # ``fuse`` takes ids; a fusion whose extra loss needs the table says no
+
+    @property
+    def computes_rows(self) -> bool:
+        # an adapter reading each item's features alone (not PQ, which reads all codes)
+        return self.fuses_rows and getattr(self.adapter, "row_wise", False)
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        if not self.computes_rows:
+            return super().rows(ids)
+        flat = ids.reshape(-1)
+        fused = self.fuse(self.adapter(self.drop(self.features[flat])) * self.gain, flat)
+        fused = fused * (flat != 0).unsqueeze(1).to(fused.dtype)  # padding maps to zero
+        return fused.reshape(*ids.shape, fused.shape[-1])
 
     def all_items(self) -> torch.Tensor:  # (n_items + 1, hidden)
         fused = self.fuse(self.semantic())

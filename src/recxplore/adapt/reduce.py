@@ -9,7 +9,7 @@ Item text is metadata, not interactions, so either choice is leak-free for the r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -60,10 +60,10 @@ class Reduction:
         return {"mean": self.mean, "components": self.components, "scale": self.scale}
 
 
-def _fit(matrix: np.ndarray, rows: np.ndarray, components: float, whiten: bool, seed: int) -> Any:
+def _fit(fit: np.ndarray, components: float, whiten: bool, seed: int) -> Any:
+    """sklearn's PCA fitted on the rows of ``fit``."""
     from sklearn.decomposition import PCA
 
-    fit = matrix[rows]
     n: float = (
         int(min(components, fit.shape[0], fit.shape[1])) if components >= 1 else float(components)
     )
@@ -74,7 +74,7 @@ def fit_pca(
     matrix: np.ndarray, rows: np.ndarray, components: float, whiten: bool, seed: int = 0
 ) -> Reduction:
     """The PCA fitted on ``rows`` of ``matrix``, as parameters."""
-    pca = _fit(matrix, rows, components, whiten, seed)
+    pca = _fit(matrix[rows], components, whiten, seed)
     scale = np.sqrt(pca.explained_variance_) if whiten else np.ones(pca.n_components_)
     return Reduction(pca.mean_, pca.components_, scale)
 
@@ -83,8 +83,32 @@ def pca_transform(
     matrix: np.ndarray, rows: np.ndarray, components: float, whiten: bool, seed: int = 0
 ) -> tuple[np.ndarray, float]:
     """(reduced matrix with row 0 zero, explained variance share)."""
-    pca = _fit(matrix, rows, components, whiten, seed)
-    out = pca.transform(matrix).astype(np.float32)
+    return pca_by_shards(lambda: [(np.arange(len(matrix)), matrix)], rows, components, whiten, seed)
+
+
+Shards = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]  # (item indices, rows) per shard
+
+
+def pca_by_shards(
+    shards: Shards, rows: np.ndarray, components: float, whiten: bool, seed: int = 0
+) -> tuple[np.ndarray, float]:
+    """``pca_transform`` of a matrix read shard by shard (``shards()`` is read twice): the fit
+    rows are gathered in one pass and each shard is transformed in a second, so memory is the
+    fit rows plus the reduced matrix, never the full one."""
+    fit: Optional[np.ndarray] = None
+    n_rows = 0
+    for index, block in shards():
+        if fit is None:
+            fit = np.zeros((len(rows), block.shape[1]), dtype=block.dtype)
+        n_rows = max(n_rows, int(index.max(initial=0)) + 1)
+        mine = np.isin(index, rows)
+        fit[np.searchsorted(rows, index[mine])] = block[mine]
+    assert fit is not None, "a store has at least one shard"
+    pca = _fit(fit, components, whiten, seed)
+    del fit
+    out = np.zeros((n_rows, pca.n_components_), dtype=np.float32)
+    for index, block in shards():
+        out[index] = pca.transform(block)
     out[0] = 0.0
     return out, float(pca.explained_variance_ratio_.sum())
 
@@ -108,6 +132,7 @@ def centred(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def reduced_features(
     load: Callable[[], np.ndarray],
+    shards: Shards,
     store_key: str,
     ds: Dataset,
     dataset_key: str,
@@ -115,7 +140,8 @@ def reduced_features(
     cache_root,
 ) -> tuple[np.ndarray, str]:
     """The PCA-reduced (or unchanged, or centred) feature matrix and its artifact key; ``load``
-    reads the full store, which is needed only when the reduction is not cached."""
+    reads the full store (for no reduction or centring), ``shards`` reads it shard by shard
+    (for PCA), and neither is called when the reduction is cached."""
     if cfg.pca is None:
         if not cfg.center:
             return load(), store_key
@@ -129,9 +155,8 @@ def reduced_features(
 
     def build() -> np.ndarray:
         assert cfg.pca is not None
-        reduced, explained = pca_transform(
-            load(), fit_rows(ds, cfg.pca_fit, cfg.pca_sample), cfg.pca, cfg.pca_whiten
-        )
+        rows = fit_rows(ds, cfg.pca_fit, cfg.pca_sample)
+        reduced, explained = pca_by_shards(shards, rows, cfg.pca, cfg.pca_whiten)
         folder = art.begin(fresh=True)
         save_file({"features": np.ascontiguousarray(reduced)}, str(folder / "features.safetensors"))
         art.publish(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -106,15 +107,14 @@ def read_manifest(
     return manifest
 
 
-def open_store(
+def read_shards(
     path: Path, ds: Optional[Dataset] = None, expect: Optional[dict[str, Any]] = None
-) -> EmbeddingStore:
-    """Read and validate a store; refuse a mismatch with ``ds`` or ``expect``, altered shards
-    and NaN/Inf rows."""
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(item indices, embeddings) of each shard of a validated store, one shard in memory at a
+    time; refuses what ``open_store`` refuses (the missing rows once every shard is read)."""
     path = Path(path)
     manifest = read_manifest(path, ds, expect, verify="all")
     rows, dim = manifest["rows"], manifest["dim"]
-    matrix = np.zeros((rows, dim), dtype=np.float32)
     seen = np.zeros(rows, dtype=bool)
     for shard in manifest["shards"]:
         file = path / shard["file"]  # verified by read_manifest
@@ -134,18 +134,30 @@ def open_store(
                 f"{file}: shape {emb.shape} or index range does not match the "
                 f"manifest ({rows} rows x {dim})"
             )
-        matrix[index] = emb
+        bad = ~np.isfinite(emb).all(1)
+        if bad.any():
+            raise ArtifactError(
+                f"{file}: {int(bad.sum())} row(s) hold NaN or Inf (first item indices "
+                f"{index[bad][:5].tolist()}); re-extract in float32 "
+                f"(extract.dtype=float32)"
+            )
         seen[index] = True
+        yield index, emb
     if not seen[1:].all():
         missing = np.flatnonzero(~seen[1:])[:5] + 1
         raise ArtifactError(
             f"{path}: rows {missing.tolist()} are in no shard; the store is incomplete"
         )
-    bad = ~np.isfinite(matrix).all(1)
-    if bad.any():
-        raise ArtifactError(
-            f"{path}: {int(bad.sum())} row(s) hold NaN or Inf (first item "
-            f"indices {np.flatnonzero(bad)[:5].tolist()}); re-extract in float32 "
-            f"(extract.dtype=float32)"
-        )
+
+
+def open_store(
+    path: Path, ds: Optional[Dataset] = None, expect: Optional[dict[str, Any]] = None
+) -> EmbeddingStore:
+    """Read and validate a store; refuse a mismatch with ``ds`` or ``expect``, altered shards
+    and NaN/Inf rows."""
+    path = Path(path)
+    manifest = read_manifest(path, ds, expect)
+    matrix = np.zeros((manifest["rows"], manifest["dim"]), dtype=np.float32)
+    for index, emb in read_shards(path, ds, expect):
+        matrix[index] = emb
     return EmbeddingStore(path, manifest, matrix)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from recxplore.adapt.item_embedder import ItemEmbedder, ItemRows
 from recxplore.cache import atomic_write
 from recxplore.config import Config
 from recxplore.data.dataset import Dataset
@@ -51,7 +52,7 @@ from recxplore.train.batches import (
     masked_windows,
 )
 from recxplore.train.distributed import World
-from recxplore.train.losses import DEFAULT_NEGATIVES, log_item_frequency
+from recxplore.train.losses import DEFAULT_NEGATIVES, ROW_LOSSES, log_item_frequency
 from recxplore.train.results import Outcome, Timing
 
 log = logging.getLogger(__name__)
@@ -166,10 +167,16 @@ class _Run:
     ddp: Optional[torch.nn.Module] = None  # the model in DistributedDataParallel, under torchrun
 
     def training_loss(
-        self, h: torch.Tensor, targets: torch.Tensor, table: torch.Tensor, gen: torch.Generator
+        self,
+        h: torch.Tensor,
+        targets: torch.Tensor,
+        table: torch.Tensor | ItemRows,
+        gen: torch.Generator,
     ) -> torch.Tensor:
         if self.catalogue is not None:
-            table, targets = table[self.catalogue.rows], self.catalogue.position[targets]
+            rows = self.catalogue.rows
+            table = table.take(rows) if isinstance(table, ItemRows) else table[rows]
+            targets = self.catalogue.position[targets]
         return self.loss_fn(h, targets, table, gen, self.negatives)
 
 
@@ -196,6 +203,8 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
     )
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     catalogue = TrainingCatalogue.of(ds, device)
+    items = cast(ItemEmbedder, model.items)
+    items.by_rows = tc.loss in ROW_LOSSES and items.computes_rows
     place = distributed.world()
     ddp = None
     if place.distributed:
@@ -291,7 +300,9 @@ def _train_epoch(
             hidden = (run.ddp or model)(inputs)  # (B, L, D)
             where = targets > 0
             h, t = hidden[where], targets[where]  # (N, D), (N,)
-            table = model.items.all_items()  # (n_items + 1, D)
+            embedder = cast(ItemEmbedder, model.items)
+            # (n_items + 1, D), or computed where the loss indexes it
+            table = ItemRows(embedder) if embedder.by_rows else embedder.all_items()
             loss = run.training_loss(h, t, table, gen)
             extra = model.items.extra_loss(t, table)
             if run.owners is not None:

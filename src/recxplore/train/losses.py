@@ -161,6 +161,9 @@ LOSSES.register(
     requires=("log_q",),
 )
 DEFAULT_NEGATIVES = {"ce": 0, "bce": 1, "sampled": 256, "in_batch": 0}
+# the losses that read only the rows of the item table they index (targets, negatives): an
+# item embedder that can compute rows alone gives them those, and a step costs the batch
+ROW_LOSSES = ("bce", "sampled", "in_batch")
 
 
 def log_item_frequency(seqs: list[Any], n_items: int) -> torch.Tensor:

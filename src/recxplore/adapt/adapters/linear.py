@@ -10,6 +10,8 @@ from recxplore.registry import ADAPTERS
 
 
 class LinearAdapter(nn.Module):
+    row_wise = True  # each item's output reads its own features alone
+
     def __init__(self, d_in: int, d_out: int):
         super().__init__()
         self.proj = nn.Linear(d_in, d_out)

@@ -22,6 +22,8 @@ class MLPConfig:
 
 
 class MLPAdapter(nn.Module):
+    row_wise = True  # each item's output reads its own features alone
+
     def __init__(self, d_in: int, d_out: int, hidden: int, activation: str):
         super().__init__()
         act = ACTIVATIONS[activation]

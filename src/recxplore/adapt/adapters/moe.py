@@ -24,6 +24,8 @@ class MoEAdapter(nn.Module):
     only in training; output = sum_k gate_k * expert_k(x).
     """
 
+    row_wise = True  # each item's output reads its own features alone
+
     def __init__(self, d_in: int, d_out: int, experts: int, noise: bool):
         super().__init__()
         self.noise = noise

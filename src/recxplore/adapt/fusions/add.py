@@ -24,8 +24,9 @@ class AddFusion(FeatureEmbedder):
         self.ids = nn.Embedding(self.n_items + 1, hidden, padding_idx=0)
         nn.init.normal_(self.ids.weight, std=INIT_STD)
 
-    def fuse(self, semantic: torch.Tensor) -> torch.Tensor:
-        return self.trained_only(self.ids.weight) + semantic
+    def fuse(self, semantic: torch.Tensor, ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        rows = self.ids.weight if ids is None else self.ids(ids)
+        return self.trained_only(rows, ids) + semantic
 
 
 FUSIONS.register("add", AddFusion.build, requires=("features",), help="ID + adapted features")

@@ -43,6 +43,7 @@ def unit_rms(vectors: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
 
 class AlignFusion(FeatureEmbedder):
     id_table: torch.Tensor
+    fuses_rows = False  # its loss scales by the whole table's RMS: the loop computes the table
 
     def __init__(
         self,

@@ -100,6 +100,15 @@ class AlphaFuse(ItemEmbedder):
         free = self.language[:, : self.dim - self.null_dim]
         return torch.cat([free, self.language[:, self.dim - self.null_dim :] + ids], dim=1)
 
+    @property
+    def computes_rows(self) -> bool:
+        return True
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        language, split = self.language[ids], self.dim - self.null_dim
+        trained = self.trained_only(self.ids(ids), ids)
+        return torch.cat([language[..., :split], language[..., split:] + trained], dim=-1)
+
 
 def build_alphafuse(
     n_items: int,

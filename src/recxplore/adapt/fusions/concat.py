@@ -26,8 +26,9 @@ class ConcatFusion(FeatureEmbedder):
         nn.init.normal_(self.ids.weight, std=INIT_STD)
         self.merge = nn.Linear(2 * hidden, hidden)
 
-    def fuse(self, semantic: torch.Tensor) -> torch.Tensor:
-        return self.merge(torch.cat([self.trained_only(self.ids.weight), semantic], dim=-1))
+    def fuse(self, semantic: torch.Tensor, ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        rows = self.ids.weight if ids is None else self.ids(ids)
+        return self.merge(torch.cat([self.trained_only(rows, ids), semantic], dim=-1))
 
 
 FUSIONS.register(

@@ -45,8 +45,9 @@ class DeltaFusion(FeatureEmbedder):
         self.delta = nn.Parameter(torch.zeros(self.n_items + 1, hidden))
         self.settings = settings
 
-    def fuse(self, semantic: torch.Tensor) -> torch.Tensor:
-        return semantic + self.trained_only(self.delta)
+    def fuse(self, semantic: torch.Tensor, ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        rows = self.delta if ids is None else self.delta[ids]
+        return semantic + self.trained_only(rows, ids)
 
     def extra_loss(self, items: torch.Tensor, table: torch.Tensor) -> Optional[torch.Tensor]:
         if self.settings.l2 == 0:

@@ -46,6 +46,13 @@ class SemanticInit(ItemEmbedder):
     def all_items(self) -> torch.Tensor:
         return self.trained_only(self.table.weight) + self.initial * (1 - self.seen)
 
+    @property
+    def computes_rows(self) -> bool:
+        return True
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.trained_only(self.table(ids), ids) + self.initial[ids] * (1 - self.seen[ids])
+
 
 def build_semantic_init(
     n_items: int,
