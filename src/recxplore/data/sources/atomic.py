@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -49,24 +50,25 @@ def _value(kind: str, raw: str, path: Path, lineno: int, name: str) -> Any:
         ) from None
 
 
-def read_atomic_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
-    """Return (field names, [(line number, row dict)]) of one atomic file."""
+def read_atomic_table(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    """Return (field names, the rows as (line number, row dict), read one at a time): the
+    header is checked at once, a row when it is reached."""
     lines = open_text_lines(path)
     try:
         lineno, head = next(lines)
     except StopIteration:
         raise DataError(f"{path}: empty file; expected a typed header line") from None
     fields = _header(path, lineno, head)
-    rows = []
-    for lineno, text in lines:
-        cells = text.split("\t")
-        if len(cells) != len(fields):
-            raise DataError(
-                f"{path}:{lineno}: {len(cells)} tab-separated values but the header "
-                f"has {len(fields)} fields"
-            )
-        rows.append(
-            (
+
+    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+        for lineno, text in lines:
+            cells = text.split("\t")
+            if len(cells) != len(fields):
+                raise DataError(
+                    f"{path}:{lineno}: {len(cells)} tab-separated values but the header "
+                    f"has {len(fields)} fields"
+                )
+            yield (
                 lineno,
                 {
                     name: _value(kind, cell, path, lineno, name)
@@ -74,8 +76,8 @@ def read_atomic_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, 
                     if cell != ""
                 },
             )
-        )
-    return [name for name, _ in fields], rows
+
+    return [name for name, _ in fields], rows()
 
 
 def read_atomic(
