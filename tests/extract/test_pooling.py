@@ -115,3 +115,13 @@ def test_own_token_pooling_leaves_out_the_shared_template(tiny_llama, tmp_path, 
             start : len(x) - cut
         ]  # states over the whole text, pooled over its own
         np.testing.assert_allclose(got[row], by_hand(own, pooling), rtol=1e-4, atol=1e-5)
+
+
+def test_tokenising_in_chunks_gives_the_ids_of_one_call(tiny_llama, tmp_path, monkeypatch):
+    from recxplore.extract import encode as encode_module
+
+    loaded = models.load(str(tiny_llama), models_dir=tmp_path)
+    template = "Item: {text}."
+    want = loaded.tokenizer([template.replace("{text}", t) for t in TEXTS])["input_ids"]
+    monkeypatch.setattr(encode_module, "TOKENIZE_CHUNK", 2)
+    assert tokenize(loaded, TEXTS, template=template) == want
