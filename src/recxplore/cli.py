@@ -260,7 +260,7 @@ def cmd_recommend(args: argparse.Namespace) -> None:
     from recxplore.serve.bundle import load_bundle
     from recxplore.serve.recommend import recommend
 
-    bundle = load_bundle(Path(args.bundle))
+    bundle = load_bundle(Path(args.bundle), args.approximate, args.ef_search)
     history = [i.strip() for i in args.history.split(",") if i.strip()]
     result = recommend(
         bundle,
@@ -283,10 +283,22 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from recxplore.serve.bundle import load_bundle
     from recxplore.serve.recommend import Limits
 
-    bundle = load_bundle(Path(args.bundle))
+    bundle = load_bundle(Path(args.bundle), args.approximate, args.ef_search)
     limits = Limits(max_history=args.max_history, max_k=args.max_k, max_batch=args.max_batch)
     print(f"serving {args.bundle} on http://{args.host}:{args.port} (docs: /docs)", file=sys.stderr)
     serve(bundle, args.host, args.port, limits, threads=args.threads)
+
+
+def _add_approximate(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--approximate",
+        action="store_true",
+        help="top-K from a faiss HNSW graph built at load, not from every item's score (for "
+        "large catalogues; see docs/serving.md)",
+    )
+    p.add_argument(
+        "--ef-search", type=int, default=256, help="--approximate: candidates searched (256)"
+    )
 
 
 def cmd_add_items(args: argparse.Namespace) -> None:
@@ -459,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--skip-unknown", action="store_true", help="leave unknown ids out instead of failing"
     )
+    _add_approximate(p)
     _add_common(p)
     p.set_defaults(func=cmd_recommend)
 
@@ -480,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch threads per request (default 1: a small model gains little from more, and "
         "concurrent requests use the other cores)",
     )
+    _add_approximate(p)
     _add_common(p)
     p.set_defaults(func=cmd_serve)
 

@@ -287,3 +287,21 @@ def test_items_held_out_of_training_are_recommended_where_their_text_places_them
     candidates = len(after.items) - np.mean([len(h) for h in histories.values()])
     random_rate = 10 / candidates
     assert hits / cases > 3 * random_rate, (hits / cases, random_rate)
+
+
+def test_approximate_top_k_finds_the_exact_top_k_of_a_small_catalogue(trained, capsys):
+    _, _, path = trained
+    exact, graph = load_bundle(path), load_bundle(path, approximate=True, ef_search=512)
+    ids = [item["id"] for item in exact.items]
+    histories = [ids[i : i + 6] for i in range(0, 60, 6)]
+    for exclude in (True, False):
+        want = recommend(exact, histories, k=10, exclude_history=exclude)
+        got = recommend(graph, histories, k=10, exclude_history=exclude)
+        for history, w, g in zip(histories, want, got):
+            assert [r["id"] for r in g["items"]] == [r["id"] for r in w["items"]]
+            assert [r["score"] for r in g["items"]] == pytest.approx(
+                [r["score"] for r in w["items"]], abs=1e-4
+            )
+            assert not exclude or not set(history) & {r["id"] for r in g["items"]}
+    main(["recommend", str(path), "--history", ",".join(ids[:3]), "--approximate", "--json"])
+    assert len(json.loads(capsys.readouterr().out)["items"]) == 10

@@ -30,6 +30,7 @@ from recxplore.cache import home_dir, sha256_file
 from recxplore.config import STATIC_EXTRACTORS, Config
 from recxplore.errors import RecxploreError
 from recxplore.registry import BACKBONES
+from recxplore.serve.approximate import ApproximateIndex
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -64,6 +65,7 @@ class Bundle:
     index: dict[str, int]  # raw id -> item index
     table: torch.Tensor  # (n_items + 1, D)
     model: torch.nn.Module  # the backbone over ``table``, in eval mode
+    approximate: Optional[ApproximateIndex] = None  # top-K from a graph, not every item
 
     @property
     def max_len(self) -> int:
@@ -238,7 +240,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_bundle(path: Path) -> Bundle:
+def load_bundle(path: Path, approximate: bool = False, ef_search: int = 256) -> Bundle:
+    """The bundle at ``path``, verified; with ``approximate``, top-K comes from an HNSW graph
+    over its table searched with ``ef_search`` candidates (``recxplore.serve.approximate``)."""
     path = Path(path)
     manifest = read_manifest(path)
     cfg = config_mod.load(str(path / "config.yaml"), [])
@@ -249,4 +253,5 @@ def load_bundle(path: Path) -> Bundle:
     model.load_state_dict(load_tensors(str(path / "backbone.safetensors")))
     model.eval()
     index = {item["id"]: item["index"] for item in items}
-    return Bundle(path, cfg, manifest, items, index, table, model)
+    graph = ApproximateIndex.build(table, ef_search) if approximate else None
+    return Bundle(path, cfg, manifest, items, index, table, model, graph)

@@ -57,14 +57,19 @@ def item_indices(
 
 
 @torch.inference_mode()
-def user_scores(bundle: Bundle, histories: list[list[int]]) -> torch.Tensor:
-    """(B, n_items + 1) scores of every item for each history of item indices."""
+def user_vectors(bundle: Bundle, histories: list[list[int]]) -> torch.Tensor:
+    """(B, D) the backbone's vector for each history of item indices."""
     model, max_len = bundle.model, bundle.max_len
     inputs = [np.asarray(h[-max_len:], dtype=np.int64) for h in histories]
     trim = getattr(model, "padding_invariant", False)
     width = min(max_len, max(len(x) for x in inputs) + 1) if trim else max_len
-    users = model.user_vectors(torch.from_numpy(left_pad(inputs, width))).float()
-    scores = users @ bundle.table.T
+    return model.user_vectors(torch.from_numpy(left_pad(inputs, width))).float()
+
+
+@torch.inference_mode()
+def user_scores(bundle: Bundle, histories: list[list[int]]) -> torch.Tensor:
+    """(B, n_items + 1) scores of every item for each history of item indices."""
+    scores = user_vectors(bundle, histories) @ bundle.table.T
     scores[:, 0] = float("-inf")
     return scores
 
@@ -94,29 +99,56 @@ def recommend(
         indices.append(known)
         skipped.append(unknown)
     with torch.inference_mode():
-        scores = user_scores(bundle, indices)
-        return _top(bundle, scores, indices, skipped, k, exclude_history)
+        if bundle.approximate is not None:
+            found = _approximate_top(bundle, indices, k, exclude_history)
+        else:
+            found = _top(user_scores(bundle, indices), indices, k, exclude_history)
+    return [
+        {"items": [_entry(bundle, index, score) for index, score in row], "skipped": unknown}
+        for row, unknown in zip(found, skipped)
+    ]
+
+
+def _entry(bundle: Bundle, index: int, score: float) -> dict[str, Any]:
+    item = bundle.items[index - 1]
+    return {"id": item["id"], "title": item["title"], "score": round(score, 6)}
 
 
 def _top(
-    bundle: Bundle,
-    scores: torch.Tensor,
-    indices: list[list[int]],
-    skipped: list[list[str]],
-    k: int,
-    exclude_history: bool,
-) -> list[dict[str, Any]]:
+    scores: torch.Tensor, indices: list[list[int]], k: int, exclude_history: bool
+) -> list[list[tuple[int, float]]]:
+    """(item index, score) of each history's exact top ``k``, best first."""
     if exclude_history:
         for row, known in enumerate(indices):
             scores[row, known] = float("-inf")
     top = torch.topk(scores, k, dim=1)
     out = []
     for row in range(len(indices)):
-        recs = []
+        pairs = []
         for score, index in zip(top.values[row].tolist(), top.indices[row].tolist()):
             if score == float("-inf"):
                 break  # fewer items left than k once the history is excluded
-            item = bundle.items[index - 1]
-            recs.append({"id": item["id"], "title": item["title"], "score": round(score, 6)})
-        out.append({"items": recs, "skipped": skipped[row]})
+            pairs.append((index, score))
+        out.append(pairs)
+    return out
+
+
+def _approximate_top(
+    bundle: Bundle, indices: list[list[int]], k: int, exclude_history: bool
+) -> list[list[tuple[int, float]]]:
+    """The graph's top ``k`` of each history: ``k`` more than the history's distinct items
+    are searched, so that ``k`` remain once they are excluded."""
+    assert bundle.approximate is not None
+    extra = max(len(set(known)) for known in indices) if exclude_history else 0
+    wanted = min(k + extra, bundle.table.shape[0] - 1)
+    scores, found = bundle.approximate.search(user_vectors(bundle, indices), wanted)
+    out = []
+    for row, known in enumerate(indices):
+        drop = set(known) if exclude_history else set()
+        pairs = [
+            (int(index), float(score))
+            for index, score in zip(found[row], scores[row])
+            if index > 0 and index not in drop
+        ]
+        out.append(pairs[:k])
     return out
