@@ -71,14 +71,17 @@ def chunked_full_ranks(
     target = _no_nan((users * table[targets]).sum(-1))[:, None]
     beaten = torch.zeros(len(users), dtype=torch.long, device=users.device)
     real = torch.zeros_like(beaten)
+    dead_any = bool(torch.isneginf(target).any())  # only then are the real candidates counted
     n = table.shape[0]
     for start in range(1, n, chunk):  # item 0 (padding) never competes
-        block = _no_nan(users @ table[start : start + chunk].T)
-        ids = torch.arange(start, min(start + chunk, n), device=users.device)
-        block = block.masked_fill(ids[None, :] == targets[:, None], float("-inf"))
-        finite = block > float("-inf")
-        beaten += ((block >= target) & finite).sum(1)
-        real += finite.sum(1)
+        block = users @ table[start : start + chunk].T
+        # the target's own column out (an index per user, not a comparison per item)
+        mine = ((targets >= start) & (targets < start + block.shape[1])).nonzero().flatten()
+        block[mine, targets[mine] - start] = float("-inf")
+        # NaN >= anything is false: a NaN score never beats the target, as if it were -inf
+        beaten += (block >= target).sum(1)
+        if dead_any:
+            real += (block > float("-inf")).sum(1)
     if history is not None:  # take back what the history's items beat (each item once)
         h = torch.sort(history, dim=1).values
         first = torch.ones_like(h, dtype=torch.bool)
