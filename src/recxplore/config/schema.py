@@ -311,10 +311,31 @@ def _check_cross_sections(cfg: Config, problems: list[str]) -> None:
             f"{'all items' if cfg.train.loss == 'ce' else 'the batch targets'}); remove it or "
             f"choose loss 'bce' or 'sampled'"
         )
+    if cfg.train.sparse_items:
+        _check_sparse_items(cfg, problems)
     if not _is_metric_name(cfg.train.select_metric, cfg.eval.ks):
         problems.append(
             f"train.select_metric: must be HR@K, NDCG@K or MRR@K with K in eval.ks="
             f"{cfg.eval.ks}; got {cfg.train.select_metric!r}"
+        )
+
+
+def _check_sparse_items(cfg: Config, problems: list[str]) -> None:
+    tc = cfg.train
+    if cfg.adapt.fusion != "id":
+        problems.append(
+            f"train.sparse_items: only the ID-only item table (adapt.fusion=id) takes sparse "
+            f"gradients; adapt.fusion={cfg.adapt.fusion!r} computes its vectors; remove the setting"
+        )
+    if "whole_table" in registry.LOSSES.entry(tc.loss).requires:
+        problems.append(
+            f"train.sparse_items: train.loss={tc.loss!r} reads every item's vector each step, so "
+            f"its gradient is dense; choose bce, sampled or in_batch"
+        )
+    if tc.weight_decay or tc.grad_clip:
+        problems.append(
+            "train.sparse_items: SparseAdam has no weight decay and sparse gradients are not "
+            "clipped; set train.weight_decay=0 and leave train.grad_clip unset"
         )
 
 

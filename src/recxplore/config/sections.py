@@ -494,6 +494,13 @@ class TrainConfig(Section):
     )
     threads: int = _opt(0, "torch CPU threads (0: torch's default)", key=False, ge=0)
     grad_clip: Optional[float] = _opt(None, "clip the gradient norm to this value", gt=0.0)
+    sparse_items: bool = _opt(
+        False,
+        "ID-only: the item table takes sparse gradients and a lazy Adam (torch's SparseAdam: a "
+        "row no batch item touches keeps its value and moments), so a step costs the batch, not "
+        "the catalogue; needs train.loss bce, sampled or in_batch",
+        key=lambda t: t.sparse_items,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from recxplore.adapt.item_embedder import ItemEmbedder, ItemRows
+from recxplore.adapt.item_embedder import IDEmbedder, ItemEmbedder, ItemRows
 from recxplore.cache import atomic_write
 from recxplore.config import Config
 from recxplore.data.dataset import Dataset
@@ -52,7 +52,8 @@ from recxplore.train.batches import (
     masked_windows,
 )
 from recxplore.train.distributed import World
-from recxplore.train.losses import DEFAULT_NEGATIVES, ROW_LOSSES, log_item_frequency
+from recxplore.train.losses import DEFAULT_NEGATIVES, log_item_frequency
+from recxplore.train.optimizers import Optimizers
 from recxplore.train.results import Outcome, Timing
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class _Run:
     """A run set up for training: the model, its data and the loss."""
 
     model: torch.nn.Module
-    opt: torch.optim.Optimizer
+    opt: torch.optim.Optimizer | Optimizers
     valid: Evaluation
     test: Evaluation
     windows: list[Any]
@@ -201,11 +202,26 @@ def _setup(model: torch.nn.Module, ds: Dataset, cfg: Config, device: torch.devic
     owners = (
         latest_window_owners(seqs, make, mc.max_len) if hasattr(model, "auxiliary_loss") else None
     )
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     catalogue = TrainingCatalogue.of(ds, device)
     items = cast(ItemEmbedder, model.items)
-    items.by_rows = tc.loss in ROW_LOSSES and items.computes_rows
+    items.by_rows = "whole_table" not in LOSSES.entry(tc.loss).requires and items.computes_rows
     place = distributed.world()
+    opt: torch.optim.Optimizer | Optimizers
+    if tc.sparse_items:  # the config allows it with the ID table and a loss reading rows only
+        if place.distributed:
+            raise TrainingError(
+                "train.sparse_items: not under torchrun (DistributedDataParallel averages dense "
+                "gradients); train in one process or remove the setting"
+            )
+        table = cast(IDEmbedder, items).table
+        table.sparse = True
+        others = [p for p in model.parameters() if p is not table.weight]
+        opt = Optimizers(
+            torch.optim.AdamW(others, lr=tc.lr, weight_decay=tc.weight_decay),
+            torch.optim.SparseAdam([table.weight], lr=tc.lr),
+        )
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     ddp = None
     if place.distributed:
         from torch.nn.parallel import DistributedDataParallel

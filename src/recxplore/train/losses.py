@@ -143,7 +143,9 @@ def in_batch_softmax(
     return F.cross_entropy(logits, position)
 
 
-LOSSES.register("ce", cross_entropy, help="softmax over all items")
+# "whole_table": the loss reads every item's vector each step; the others read only the rows
+# they index (targets, negatives), which item embedders that can compute rows alone then give
+LOSSES.register("ce", cross_entropy, help="softmax over all items", requires=("whole_table",))
 LOSSES.register(
     "bce",
     binary_cross_entropy,
@@ -161,9 +163,6 @@ LOSSES.register(
     requires=("log_q",),
 )
 DEFAULT_NEGATIVES = {"ce": 0, "bce": 1, "sampled": 256, "in_batch": 0}
-# the losses that read only the rows of the item table they index (targets, negatives): an
-# item embedder that can compute rows alone gives them those, and a step costs the batch
-ROW_LOSSES = ("bce", "sampled", "in_batch")
 
 
 def log_item_frequency(seqs: list[Any], n_items: int) -> torch.Tensor:
