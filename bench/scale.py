@@ -13,9 +13,10 @@ the next:
 - prepare: read the atomic files, preprocess, split (``data.filter=none``: every item stays);
 - extract <model>: the item texts through the extractor into the sharded store;
 - reduce <model>: PCA to 64 dimensions fitted on a sample of 50,000 items;
-- train id / train <model>: one epoch of SASRec (ID-only, or the reduced features through a
-  linear adapter, ``replace``) with in-batch negatives and the logQ correction, then the
-  validation and test evaluation of the finished run;
+- train id / train id-sparse / train <model>: one epoch of SASRec (ID-only; ID-only with
+  ``train.sparse_items``; or the reduced features through a linear adapter, ``replace``) with
+  in-batch negatives and the logQ correction, then the validation and test evaluation of the
+  finished run;
 - evaluate id: full ranking of the 10,000 test users over all N items (chunked) and over 100
   sampled negatives, from the trained checkpoint.
 
@@ -93,8 +94,11 @@ def generate(folder: Path, n_items: int, seed: int = 0) -> dict[str, int]:
 
 
 def overrides(work: Path, n_items: int, model: str) -> list[str]:
-    feature = model != "id"
-    return [
+    """The settings of one stage; ``model`` is an extractor, ``id``, or ``id-sparse`` (the ID
+    table on sparse gradients)."""
+    feature = not model.startswith("id")
+    sparse = ["train.sparse_items=true"] if model == "id-sparse" else []
+    return sparse + [
         "data.name=atomic:shop",
         f"data.data_dir={work / f'raw-{n_items}'}",
         "data.filter=none",
@@ -200,7 +204,7 @@ def stages(extractors: list[str], smollm_max: int, n: int) -> list[tuple[str, st
     plan = [("prepare", "id")]
     plan += [("extract", m) for m in models]
     plan += [("reduce", m) for m in models]
-    plan += [("train", "id"), ("evaluate", "id")]
+    plan += [("train", "id"), ("train", "id-sparse"), ("evaluate", "id")]
     plan += [("train", m) for m in models]
     return plan
 
