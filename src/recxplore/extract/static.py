@@ -22,17 +22,21 @@ def tfidf_svd(
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=1, ngram_range=(1, 2))
-    if len(texts) <= fit_sample:  # the whole catalogue at once
-        tfidf = vectorizer.fit_transform(texts)
-        dim = max(1, min(dim, tfidf.shape[1] - 1, tfidf.shape[0] - 1))
-        svd = TruncatedSVD(n_components=dim, random_state=seed)
+    whole = len(texts) <= fit_sample  # the whole catalogue at once
+    if whole:
+        fit_texts = texts
+    else:
+        rows = np.sort(np.random.default_rng(0).choice(len(texts), size=fit_sample, replace=False))
+        fit_texts = [texts[i] for i in rows]
+    tfidf = vectorizer.fit_transform(fit_texts)
+    dim = max(1, min(dim, tfidf.shape[1] - 1, tfidf.shape[0] - 1))
+    svd = TruncatedSVD(n_components=dim, random_state=seed)
+    if whole:
         return svd.fit_transform(tfidf).astype(np.float32)
-    rows = np.sort(np.random.default_rng(0).choice(len(texts), size=fit_sample, replace=False))
-    sample = vectorizer.fit_transform([texts[i] for i in rows])
-    dim = max(1, min(dim, sample.shape[1] - 1, sample.shape[0] - 1))
-    svd = TruncatedSVD(n_components=dim, random_state=seed).fit(sample)
+    svd.fit(tfidf)
     out = np.empty((len(texts), dim), dtype=np.float32)
     for start in range(0, len(texts), CHUNK):
-        chunk = vectorizer.transform(texts[start : start + CHUNK])
-        out[start : start + CHUNK] = svd.transform(chunk)
+        out[start : start + CHUNK] = svd.transform(
+            vectorizer.transform(texts[start : start + CHUNK])
+        )
     return out
