@@ -50,6 +50,7 @@ def test_every_fusion_but_id_reads_features():
         "concat",
         "delta",
         "llmesr",
+        "reconstruct",
         "replace",
         "semantic_init",
     ]

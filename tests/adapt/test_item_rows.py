@@ -16,6 +16,7 @@ ALONE = {  # fusion -> adapters with which rows are computed alone
     "delta": ["linear", "mlp", "moe"],
     "semantic_init": list(ADAPTERS),
     "alphafuse": list(ADAPTERS),
+    "reconstruct": list(ADAPTERS),
 }
 
 

@@ -79,9 +79,9 @@ def new_items_problem(cfg: Config, model: torch.nn.Module) -> Optional[str]:
         return "an ID-only model has no vector for an item it never trained on"
     if fusion not in NEW_ITEM_FUSIONS or not isinstance(model.items, FeatureEmbedder):
         return (
-            f"adapt.fusion={fusion} builds its item vectors from a basis fitted on the whole "
-            f"catalogue; only {', '.join(NEW_ITEM_FUSIONS)} make a new item's vector from its "
-            f"features alone"
+            f"adapt.fusion={fusion} builds its item vectors from trained ID rows or from a "
+            f"basis fitted on the whole catalogue; only {', '.join(NEW_ITEM_FUSIONS)} make a "
+            f"new item's vector from its features alone"
         )
     if cfg.adapt.adapter == "pq":
         return "the pq adapter reads product-quantisation codes, which new items do not have"

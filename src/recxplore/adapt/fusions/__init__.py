@@ -12,8 +12,11 @@ from recxplore.adapt.fusions import (  # noqa: F401  (each registers itself)
     delta,
     id,
     llmesr,
+    reconstruct,
     replace,
     semantic_init,
 )
 
-WITHOUT_ADAPTER = frozenset({"semantic_init", "alphafuse", "llmesr"})  # llmesr: its own
+WITHOUT_ADAPTER = frozenset(
+    {"semantic_init", "alphafuse", "reconstruct", "llmesr"}
+)  # llmesr: its own
