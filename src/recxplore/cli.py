@@ -528,10 +528,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
     if extra:
         args.overrides = list(args.overrides) + extra
+    level = logging.WARNING if args.quiet else logging.INFO
+    # the level sits on the handler too: a run lowers the recxplore logger to INFO for its
+    # log.txt, and those records must not reach stderr under -q
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(level)
     logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
+        level=level, handlers=[stderr], format="%(levelname)s %(name)s: %(message)s"
     )
     func: Callable[[argparse.Namespace], None] = args.func
     try:
