@@ -43,6 +43,8 @@ class ReconstructConfig:
 
 
 class Reconstruct(ItemEmbedder):
+    features: torch.Tensor
+
     def __init__(
         self,
         features: torch.Tensor,
