@@ -59,6 +59,29 @@ def test_report_from_a_sweep(tiny_cfg, tmp_path, capsys):
     assert (tmp_path / "out" / "ndcg10.png").stat().st_size > 1000
 
 
+def test_sweeps_sharing_a_cell_count_each_run_once(tiny_cfg, tmp_path):
+    import pytest
+
+    from recxplore.report import ReportError, collect
+
+    (tmp_path / "base.yaml").write_text(config.dump(tiny_cfg.replace(**{"train.epochs": 1})))
+
+    def sweep(name, cells):
+        path = tmp_path / f"{name}.yaml"
+        spec = {"name": name, "config": "base.yaml", "seeds": [1, 2], "cells": cells}
+        path.write_text(yaml.safe_dump(spec))
+        return run_sweep(load_sweep(path), progress=False)["path"]
+
+    first = sweep("a", {"sasrec": [], "gru4rec": ["model.backbone=gru4rec"]})
+    second = sweep("b", {"sasrec": [], "wide": ["model.hidden=8"]})
+    cells = collect([Path(first), Path(second)]).cells
+    assert [r["seed"] for r in cells["sasrec"]] == [1, 2]  # not 1, 2, 1, 2
+    assert set(cells) == {"sasrec", "gru4rec", "wide"}
+    clash = sweep("c", {"sasrec": ["model.dropout=0.3"]})  # same name, other runs
+    with pytest.raises(ReportError, match="cell 'sasrec': seed 1 has two different runs"):
+        collect([Path(first), Path(clash)])
+
+
 def test_report_labels_loose_runs_by_what_differs(tiny_cfg, tmp_path):
     runs = [
         train(

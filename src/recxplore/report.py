@@ -83,6 +83,22 @@ class Collected:
     searches: list[dict[str, Any]] = field(default_factory=list)  # the sweeps' searches
 
 
+def _add_seed(cell: list[dict[str, Any]], label: str, results: dict[str, Any]) -> None:
+    """Add a run to its cell once: sweeps that share a cell (a baseline both run) list the same
+    run folder, and a seed met twice in one cell with another run would pair the wrong runs."""
+    for other in cell:
+        if other["seed"] != results["seed"]:
+            continue
+        if Path(other["run_dir"]).resolve() == Path(results["run_dir"]).resolve():
+            return
+        raise ReportError(
+            f"cell {label!r}: seed {results['seed']} has two different runs "
+            f"({other['run_dir']} and {results['run_dir']}); the sweeps given name different "
+            f"settings by one cell name: report them apart or rename the cell in one of them"
+        )
+    cell.append(results)
+
+
 def collect(paths: list[Path]) -> Collected:
     """The finished runs of sweep and run folders, by cell (a sweep's search runs left out)."""
     cells: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -104,7 +120,7 @@ def collect(paths: list[Path]) -> Collected:
                     if run["status"] != "ok":
                         failed.append(run)
                 elif run["status"] == "ok":
-                    cells[run["cell"]].append(_results(Path(run["run_dir"])))
+                    _add_seed(cells[run["cell"]], run["cell"], _results(Path(run["run_dir"])))
                 else:
                     failed.append(run)
         else:
