@@ -48,13 +48,13 @@ def test_quiet_train_prints_no_info_on_stderr(tiny_cfg, tmp_path):
     path.write_text(config.dump(tiny_cfg))
     argv = [sys.executable, "-m", "recxplore", "train", "--config", str(path), "--no-progress"]
     loud = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-    quiet = subprocess.run(argv + ["-q", "--fresh"], capture_output=True, text=True, timeout=300)
+    quiet = subprocess.run(
+        argv + ["-q", "--fresh", "--json"], capture_output=True, text=True, timeout=300
+    )
     assert loud.returncode == quiet.returncode == 0, quiet.stderr
     assert "INFO recxplore.train.loop: epoch 1" in loud.stderr
     assert "INFO" not in quiet.stderr
-    run_dir = json.loads(
-        subprocess.run(argv + ["-q", "--json"], capture_output=True, text=True, timeout=300).stdout
-    )["run_dir"]
+    run_dir = json.loads(quiet.stdout)["run_dir"]
     assert "INFO recxplore.train.loop: epoch 1" in Path(run_dir, "log.txt").read_text()
 
 

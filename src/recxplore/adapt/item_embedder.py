@@ -84,15 +84,26 @@ class ItemRows:
         return ItemRows(self.items, index if self.index is None else self.index[index])
 
 
+def id_table(n_items: int, dim: int, init_std: float = 0.02) -> nn.Embedding:
+    """A learned ID table: row 0 padding (zero), the items' rows N(0, ``init_std``)."""
+    table = nn.Embedding(n_items + 1, dim, padding_idx=0)
+    nn.init.normal_(table.weight, std=init_std)
+    with torch.no_grad():
+        table.weight[0].zero_()
+    return table
+
+
+def feature_scale(features: torch.Tensor) -> torch.Tensor:
+    """The scalar that brings the items' features (row 0 padding aside) to unit mean variance."""
+    return features[1:].var(0).mean().sqrt().clamp(min=1e-8)
+
+
 class IDEmbedder(ItemEmbedder):
     """A learned ID embedding table: the ID-only baseline (``adapt.fusion=id``)."""
 
     def __init__(self, n_items: int, dim: int, init_std: float = 0.02):
         super().__init__(n_items, dim)
-        self.table = nn.Embedding(n_items + 1, dim, padding_idx=0)
-        nn.init.normal_(self.table.weight, std=init_std)
-        with torch.no_grad():
-            self.table.weight[0].zero_()
+        self.table = id_table(n_items, dim, init_std)
 
     def all_items(self) -> torch.Tensor:
         return self.table.weight
@@ -136,7 +147,7 @@ class FeatureEmbedder(ItemEmbedder):
     ):
         super().__init__(features.shape[0] - 1, hidden)
         self.keep_seen(seen)
-        scale = features[1:].var(0).mean().sqrt().clamp(min=1e-8)
+        scale = feature_scale(features)
         self.register_buffer("features", (features / scale).float(), persistent=False)
         # kept so that new items' features can be scaled alike (``recxplore add-items``)
         self.register_buffer("feature_scale", scale.float(), persistent=False)

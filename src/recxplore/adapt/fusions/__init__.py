@@ -17,6 +17,5 @@ from recxplore.adapt.fusions import (  # noqa: F401  (each registers itself)
     semantic_init,
 )
 
-WITHOUT_ADAPTER = frozenset(
-    {"semantic_init", "alphafuse", "reconstruct", "llmesr"}
-)  # llmesr: its own
+# llmesr: its own adapter
+WITHOUT_ADAPTER = frozenset({"semantic_init", "alphafuse", "reconstruct", "llmesr"})

@@ -24,7 +24,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from recxplore.adapt.inputs import ItemInputs
-from recxplore.adapt.item_embedder import INIT_STD, ItemEmbedder, seen_rows
+from recxplore.adapt.item_embedder import (
+    INIT_STD,
+    ItemEmbedder,
+    feature_scale,
+    id_table,
+    seen_rows,
+)
 from recxplore.config import option
 from recxplore.registry import FUSIONS
 
@@ -44,6 +50,7 @@ class ReconstructConfig:
 
 class Reconstruct(ItemEmbedder):
     features: torch.Tensor
+    warm: torch.Tensor  # (n_items + 1,) bool: the item occurs in training (padding not)
 
     def __init__(
         self,
@@ -54,13 +61,14 @@ class Reconstruct(ItemEmbedder):
     ):
         super().__init__(features.shape[0] - 1, hidden)
         self.keep_seen(seen)
+        warm = self.seen[:, 0].bool()
+        warm[0] = False  # padding is neither warm nor cold
+        self.register_buffer("warm", warm, persistent=False)
+        self.has_cold = not bool(warm[1:].all())
         self.settings = settings
-        self.table = nn.Embedding(self.n_items + 1, hidden, padding_idx=0)
-        nn.init.normal_(self.table.weight, std=INIT_STD)
-        with torch.no_grad():
-            self.table.weight[0].zero_()
-        scale = features[1:].var(0).mean().sqrt().clamp(min=1e-8)
-        self.register_buffer("features", (features / scale).float(), persistent=False)
+        self.table = id_table(self.n_items, hidden, INIT_STD)
+        features = features / feature_scale(features)
+        self.register_buffer("features", features.float(), persistent=False)
         language = features.shape[1]
         middle = (language + hidden) // 2
         sizes = (language, hidden) if settings.direction == "con" else (hidden, language)
@@ -68,22 +76,16 @@ class Reconstruct(ItemEmbedder):
             nn.Linear(sizes[0], middle), nn.LeakyReLU(), nn.Linear(middle, sizes[1])
         )
 
-    def _warm(self) -> torch.Tensor:
-        """(n_items + 1,) bool: the items that occur in training (padding not)."""
-        warm = self.seen[:, 0].bool()
-        warm[0] = False
-        return warm
-
     def _cold(self, ids: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
         """The vectors of ``ids`` (all items when None) as items never in training get them:
         the reconstruction from the text at the trained rows' mean norm (``con``), zero for the
         others; None when every item is in training or there is no text route (``gen``)."""
-        if self.settings.direction == "gen" or bool(self.seen[1:].all()):
+        if self.settings.direction == "gen" or not self.has_cold:
             return None
         index = torch.arange(self.n_items + 1, device=self.features.device) if ids is None else ids
-        cold = ~self._warm()[index] & (index != 0)
+        cold = ~self.warm[index] & (index != 0)
         with torch.no_grad():
-            norm = self.table.weight[self._warm()].norm(dim=1).mean()
+            norm = self.table.weight[self.warm].norm(dim=1).mean()
             made = F.normalize(self.reconstructor(self.features[index]), dim=-1) * norm
         return made * cold.unsqueeze(-1).to(made.dtype)
 
@@ -104,8 +106,7 @@ class Reconstruct(ItemEmbedder):
     def extra_loss(self, items: torch.Tensor, table: torch.Tensor) -> Optional[torch.Tensor]:
         if self.settings.weight == 0:
             return None
-        warm = self._warm()
-        ids, language = self.table.weight[warm], self.features[warm]
+        ids, language = self.table.weight[self.warm], self.features[self.warm]
         if self.settings.direction == "con":
             made, target = self.reconstructor(language), ids
         else:
