@@ -80,9 +80,12 @@ def main() -> None:
                 continue
             if cfg.adapt.fusion == "align":  # same features; the ID run is trained remotely
                 cfg = cfg.replace(**{"adapt.fusion": "replace"})
-            store = features(cfg, progress=False)[3].path
-            (full if cfg.adapt.pca is None else manifests).add(store)
-            item_inputs(cfg, ds, data_art.key, progress=False)
+            # every seed: PQ codebooks and LoRA stages are drawn per seed
+            for seed in sweep.seeds:
+                cfg = cfg.replace(**{"train.seed": seed})
+                store = features(cfg, progress=False)[3].path
+                (full if cfg.adapt.pca is None else manifests).add(store)
+                item_inputs(cfg, ds, data_art.key, progress=False)
             if cfg.extract.model in ALIASES:
                 models.add(cfg.extract.model)
             print(f"{file} {label}: {store.name}")
@@ -92,6 +95,7 @@ def main() -> None:
         if json.loads(folder.read_text())["store"] in stores:
             full.add(folder.parent)
     full.update(p.parent for p in (cache / "pq-codes").glob("*/manifest.json"))
+    full.update(p.parent for p in (cache / "users").glob("*/manifest.json"))  # LLM-ESR's
     manifests.update(p.parent for p in (cache / "tune").glob("*/manifest.json"))
     args.out.mkdir(parents=True, exist_ok=True)
     with tarfile.open(args.out / "home.tar.xz", "w:xz") as tar:
