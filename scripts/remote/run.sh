@@ -59,7 +59,18 @@ echo "$(wc -l < /tmp/done) finished runs"
 # for the ID-only runs
 find $(cat /tmp/done) sweeps -type f ! -name checkpoint.pt \( ! -name best.pt -o -path '*-id-*' \) \
     | tar czf "$OUT/runs.tgz" -T -
-find runs -mindepth 1 -maxdepth 1 -type d -name '*.partial' | sort > /tmp/partial
-echo "$(wc -l < /tmp/partial) unfinished runs"
-tar cz -T /tmp/partial | split -b 15M - "$OUT/partial.tgz.part-"
+# What comes back may be capped in size (64 MiB in all, whole files dropped past it, runs.tgz too):
+# the unfinished runs go back only as far as they fit beside it, the rest are named.
+room=$(( 60 * 2**20 - $(stat -c %s "$OUT/runs.tgz") ))
+: > /tmp/partial
+for run in $(find runs -mindepth 1 -maxdepth 1 -type d -name '*.partial' | sort); do
+    size=$(tar cz "$run" | wc -c)
+    if [ "$size" -le "$room" ]; then
+        echo "$run" >> /tmp/partial; room=$(( room - size ))
+    else
+        echo "not returned (no room; finish it on this machine or rerun it): $run"
+    fi
+done
+echo "$(wc -l < /tmp/partial) unfinished runs returned"
+[ -s /tmp/partial ] && tar cz -T /tmp/partial | split -b 15M - "$OUT/partial.tgz.part-"
 ls -la "$OUT"
