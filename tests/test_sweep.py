@@ -10,7 +10,7 @@ from recxplore import config
 from recxplore.errors import ConfigError
 from recxplore.pipeline import train
 from recxplore.report import write_report
-from recxplore.sweep import load_sweep, run_sweep
+from recxplore.sweep import load_sweep, only_cells, run_sweep
 
 
 @pytest.fixture
@@ -240,3 +240,24 @@ def test_a_sweep_on_a_local_ray_gives_the_runs_of_a_serial_sweep(base_file, tmp_
             assert metrics[0] == metrics[1]  # the same runs, trained by Ray workers
     again = run_sweep(load_sweep(write(tmp_path, body)), progress=False)  # resumable: cached
     assert [r.get("run_dir") for r in again["runs"]] == [r.get("run_dir") for r in on_ray["runs"]]
+
+
+def test_cells_runs_part_of_a_sweep_with_the_whole_files_runs(base_file, tmp_path):
+    body = {
+        "name": "part",
+        "baseline": "id",
+        "cells": {"id": [], "gru": ["model.backbone=gru4rec"], "bce": ["train.loss=bce"]},
+        "search": {"train.lr": [1.0e-3, 4.0e-3]},
+    }
+    sweep = load_sweep(write(tmp_path, body))
+    part = run_sweep(only_cells(sweep, ["bce", "gru"]), progress=False)
+    assert {r["cell"] for r in part["runs"]} == {"gru", "bce"}
+    assert part["baseline"] is None  # id was not run: nothing to compare against
+    whole = run_sweep(sweep, progress=False)
+    # the part's runs (search and seeds) are the whole sweep's, from the cache
+    assert {r["run_dir"] for r in part["runs"]} == {
+        r["run_dir"] for r in whole["runs"] if r["cell"] != "id"
+    }
+    assert only_cells(sweep, ["id"]).baseline == "id"
+    with pytest.raises(ConfigError, match=r"--cells: 'nope' not a cell; cells are id, gru, bce"):
+        only_cells(sweep, ["id", "nope"])

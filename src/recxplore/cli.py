@@ -198,15 +198,18 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> None:
     from recxplore.pipeline import train as train_one
-    from recxplore.sweep import load_sweep, run_sweep
+    from recxplore.sweep import load_sweep, only_cells, run_sweep
 
     train = functools.partial(train_one, finish_on=args.finish_on) if args.finish_on else None
     if args.ray is not None and args.jobs > 1:
         raise config_mod.ConfigError(
             ["sweep: --jobs sets local worker processes and --ray hands runs to Ray; use one"]
         )
+    sweep = load_sweep(args.file, args.overrides)
+    if args.cells:
+        sweep = only_cells(sweep, [c for c in args.cells.split(",") if c])
     record = run_sweep(
-        load_sweep(args.file, args.overrides),
+        sweep,
         progress=not args.no_progress,
         train=train,
         jobs=args.jobs,
@@ -425,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="run each (cell, seed) as a Ray task: on the cluster at ADDRESS (e.g. auto, or "
         "ray://head:10001), or on a local Ray instance without one; paths.home must be shared",
+    )
+    p.add_argument(
+        "--cells",
+        metavar="A,B",
+        help="run only these cells of the file (the same runs as in the whole sweep)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_common(p)

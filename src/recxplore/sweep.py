@@ -35,7 +35,9 @@ on the command line (``recxplore sweep FILE train.device=cuda``) apply to every 
 ``set``. ``--jobs N`` trains N runs at once in separate processes (each with ``train.threads``
 threads: on a CPU keep N x threads within the cores; on one GPU several small runs share it);
 runs that several cells or sweeps need, such as the ID-only run behind ``align``, are built
-once under a lock and reused.
+once under a lock and reused. ``--cells A,B`` runs only those cells of the file, with the same
+keys and search as the whole file (so their runs are the whole sweep's); ``sweep.json`` then
+records those cells, until the whole file is run.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -224,6 +226,25 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
     if problems:
         raise ConfigError(problems)
     return sweep
+
+
+def only_cells(sweep: Sweep, labels: list[str]) -> Sweep:
+    """The sweep restricted to the cells ``labels`` (``--cells``), in the file's order."""
+    if sweep.modules:
+        raise ConfigError(
+            [f"{sweep.path}: --cells: not for a sweep with modules (its winners need every cell)"]
+        )
+    unknown = [label for label in labels if label not in sweep.cells]
+    if unknown:
+        raise ConfigError(
+            [
+                f"{sweep.path}: --cells: {', '.join(map(repr, unknown))} not a cell; "
+                f"cells are {', '.join(sweep.cells)}"
+            ]
+        )
+    kept = {label: o for label, o in sweep.cells.items() if label in labels}
+    baseline = sweep.baseline if sweep.baseline in kept else None
+    return replace(sweep, cells=kept, baseline=baseline)
 
 
 def sweep_dir(sweep: Sweep, home: Optional[str] = None) -> Path:
