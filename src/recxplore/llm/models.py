@@ -162,7 +162,7 @@ def load(
     from transformers import AutoModel, AutoTokenizer
 
     source, identity = resolve(name, models_dir)
-    kwargs = {"local_files_only": offline, "trust_remote_code": trust_remote_code}
+    kwargs: dict[str, Any] = {"local_files_only": offline, "trust_remote_code": trust_remote_code}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         model = AutoModel.from_pretrained(source, dtype=DTYPES[dtype], **kwargs)
