@@ -181,9 +181,17 @@ def test_two_torchrun_processes_write_the_store_of_one(tiny_cfg, tiny_llama, tmp
     import subprocess
     import sys
 
+    import torch
+
     single = tiny_cfg.replace(**{"paths.home": str(tmp_path / "one")})
     cfg = cfg_for(single, tiny_llama).replace(**{"extract.shard_size": 8})
-    reference, _ = extract_features(cfg, progress=False)
+    # One thread, as each rank has: a matmul split over more threads sums in another order.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        reference, _ = extract_features(cfg, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     two = cfg.replace(**{"paths.home": str(tmp_path / "two")})
     (tmp_path / "two.yaml").write_text(config.dump(two))
     done = subprocess.run(
