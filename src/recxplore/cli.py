@@ -8,6 +8,7 @@ import errno
 import functools
 import json
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping
@@ -26,6 +27,10 @@ Every key (run `recxplore config` for types, defaults and help):
 
 
 def _emit(args: argparse.Namespace, obj: Mapping[str, Any], human: str) -> None:
+    # Under torchrun every rank returns the same result; one prints it, so --json stays one
+    # object (two ranks' long lines interleave on a shared pipe).
+    if os.environ.get("RANK", "0") != "0":
+        return
     if args.json:
         print(json.dumps(obj, default=str))
     else:
