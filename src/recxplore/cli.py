@@ -8,7 +8,6 @@ import errno
 import functools
 import json
 import logging
-import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from recxplore import __version__
 from recxplore import config as config_mod
 from recxplore.cache import home_dir
 from recxplore.errors import RecxploreError
+from recxplore.world import world
 
 CONFIG_EPILOG = """configuration: --config FILE (YAML with the sections below) and/or dotted
 overrides such as model.backbone=gru4rec train.loss=bce train.seed=43.
@@ -29,7 +29,7 @@ Every key (run `recxplore config` for types, defaults and help):
 def _emit(args: argparse.Namespace, obj: Mapping[str, Any], human: str) -> None:
     # Under torchrun every rank returns the same result; one prints it, so --json stays one
     # object (two ranks' long lines interleave on a shared pipe).
-    if os.environ.get("RANK", "0") != "0":
+    if not world().main:
         return
     if args.json:
         print(json.dumps(obj, default=str))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from recxplore.llm.lora import ITEMS_FILE, apply_adapters
 from recxplore.runtime import device_type, resolve_device, resolve_precision
 from recxplore.text.items import item_texts, text_settings
 from recxplore.text.rewrite import final_texts, text_identity
+from recxplore.world import world
 
 log = logging.getLogger(__name__)
 
@@ -162,10 +162,11 @@ def extract_features(
         return StoreSummary(art.path, rows, art.manifest()["dim"], 0.0, None, cached=True)
 
     def build() -> StoreSummary:
-        return _build(art, cfg, ds, adapters, identity, key_identity, rank, world, progress, fresh)
+        return _build(art, cfg, ds, adapters, identity, key_identity, rank, size, progress, fresh)
 
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    if world > 1:  # the ranks of one job share the partial folder by shard, by design
+    place = world()
+    rank, size = place.rank, place.size
+    if size > 1:  # the ranks of one job share the partial folder by shard, by design
         if art.done and not fresh:
             return cached()
         summary = build()

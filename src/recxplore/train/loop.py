@@ -51,10 +51,10 @@ from recxplore.train.batches import (
     masked_batch,
     masked_windows,
 )
-from recxplore.train.distributed import World
 from recxplore.train.losses import DEFAULT_NEGATIVES, log_item_frequency
 from recxplore.train.optimizers import Optimizers
 from recxplore.train.results import Outcome, Timing
+from recxplore.world import World
 
 log = logging.getLogger(__name__)
 
