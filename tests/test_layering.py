@@ -18,6 +18,7 @@ LAYERS = [
             "config",
             "cache",
             "runtime",
+            "world",
             "dropout",
             "tables",
             "contrastive",
