@@ -253,6 +253,19 @@ def test_cells_runs_part_of_a_sweep_with_the_whole_files_runs(base_file, tmp_pat
     part = run_sweep(only_cells(sweep, ["bce", "gru"]), progress=False)
     assert {r["cell"] for r in part["runs"]} == {"gru", "bce"}
     assert part["baseline"] is None  # id was not run: nothing to compare against
+    # a later call for the other cell keeps what the first recorded, baseline included
+    rest = run_sweep(only_cells(sweep, ["id"]), progress=False)
+    assert {r["cell"] for r in rest["runs"]} == {"id", "gru", "bce"}
+    assert set(rest["search"]["chosen"]) == {"id", "gru", "bce"}
+    assert rest["baseline"] == "id"
+    on_disk = json.loads((Path(rest["path"]) / "sweep.json").read_text(encoding="utf-8"))
+    assert sorted(r["run_dir"] for r in on_disk["runs"]) == sorted(
+        r["run_dir"] for r in rest["runs"]
+    )
+    # another search: the earlier runs are not this sweep's, and the record drops them
+    narrower = load_sweep(write(tmp_path, {**body, "search": {"train.lr": [1.0e-3]}}))
+    alone = run_sweep(only_cells(narrower, ["id"]), progress=False)
+    assert {r["cell"] for r in alone["runs"]} == {"id"}
     whole = run_sweep(sweep, progress=False)
     # the part's runs (search and seeds) are the whole sweep's, from the cache
     assert {r["run_dir"] for r in part["runs"]} == {

@@ -36,13 +36,15 @@ on the command line (``recxplore sweep FILE train.device=cuda``) apply to every 
 threads: on a CPU keep N x threads within the cores; on one GPU several small runs share it);
 runs that several cells or sweeps need, such as the ID-only run behind ``align``, are built
 once under a lock and reused. ``--cells A,B`` runs only those cells of the file, with the same
-keys and search as the whole file (so their runs are the whole sweep's); ``sweep.json`` then
-records those cells, until the whole file is run.
+keys and search as the whole file (so their runs are the whole sweep's); ``sweep.json`` keeps
+what earlier calls recorded for the file's other cells (when its seeds and search are the same),
+so a report of the folder holds every cell run so far.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import multiprocessing
 import signal
@@ -90,6 +92,8 @@ class Sweep:
     modules: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     search: dict[str, list[Any]] = field(default_factory=dict)
     search_seed: Optional[int] = None
+    # with --cells: the sweep as the file declares it, whose other cells sweep.json keeps
+    whole: Optional[Sweep] = None
 
     def config(self, overrides: list[str], seed: int) -> config_mod.Config:
         return config_mod.load(self.base, self.overrides + overrides + [f"train.seed={seed}"])
@@ -244,7 +248,39 @@ def only_cells(sweep: Sweep, labels: list[str]) -> Sweep:
         )
     kept = {label: o for label, o in sweep.cells.items() if label in labels}
     baseline = sweep.baseline if sweep.baseline in kept else None
-    return replace(sweep, cells=kept, baseline=baseline)
+    return replace(sweep, cells=kept, baseline=baseline, whole=sweep)
+
+
+def _earlier_record(sweep: Sweep, folder: Path) -> dict[str, Any]:
+    """What earlier ``--cells`` calls recorded for the file's cells this call does not run:
+    their runs and chosen settings, if ``sweep.json`` has the same seeds and search."""
+    path = folder / "sweep.json"
+    if sweep.whole is None or not path.is_file():
+        return {"runs": [], "chosen": {}}
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        log.warning(
+            "sweep %s: %s unreadable (%s); it will hold only this call's cells",
+            sweep.name,
+            path,
+            err,
+        )
+        return {"runs": [], "chosen": {}}
+    search = earlier.get("search", {})
+    if earlier.get("seeds") != sweep.seeds or search.get("space", {}) != sweep.search:
+        log.warning(
+            "sweep %s: %s was written with other seeds or another search; it will hold only "
+            "this call's cells",
+            sweep.name,
+            path,
+        )
+        return {"runs": [], "chosen": {}}
+    others = set(sweep.whole.cells) - set(sweep.cells)
+    return {
+        "runs": [r for r in earlier.get("runs", []) if r.get("cell") in others],
+        "chosen": {c: v for c, v in search.get("chosen", {}).items() if c in others},
+    }
 
 
 def sweep_dir(sweep: Sweep, home: Optional[str] = None) -> Path:
@@ -302,12 +338,15 @@ def run_sweep(
     cfg0 = sweep.config([], sweep.seeds[0])
     folder = sweep_dir(sweep, cfg0.paths.home)
     folder.mkdir(parents=True, exist_ok=True)
+    earlier = _earlier_record(sweep, folder)
+    recorded = set(sweep.cells) | {r["cell"] for r in earlier["runs"]}
+    file_baseline = sweep.baseline if sweep.whole is None else sweep.whole.baseline
     record: dict[str, Any] = {
         "name": sweep.name,
         "file": str(sweep.path),
         "seeds": sweep.seeds,
-        "baseline": sweep.baseline,
-        "runs": [],
+        "baseline": file_baseline if file_baseline in recorded else None,
+        "runs": earlier["runs"],
         "winners": {},
     }
     if sweep.search:
@@ -315,7 +354,7 @@ def run_sweep(
             "space": sweep.search,
             "seed": sweep.search_seed,
             "settings": len(sweep.candidates()),
-            "chosen": {},
+            "chosen": earlier["chosen"],
         }
     pool: Any = None
     if ray is not None:
