@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from recxplore.adapt.item_embedder import INIT_STD, FeatureEmbedder
+from recxplore.adapt.item_embedder import INIT_STD, FeatureEmbedder, id_table
 from recxplore.registry import FUSIONS
 
 
@@ -22,8 +22,7 @@ class ConcatFusion(FeatureEmbedder):
         seen: Optional[torch.Tensor] = None,
     ):
         super().__init__(features, adapter, hidden, dropout, seen)
-        self.ids = nn.Embedding(self.n_items + 1, hidden, padding_idx=0)
-        nn.init.normal_(self.ids.weight, std=INIT_STD)
+        self.ids = id_table(self.n_items, hidden, INIT_STD)
         self.merge = nn.Linear(2 * hidden, hidden)
 
     def fuse(self, semantic: torch.Tensor, ids: Optional[torch.Tensor] = None) -> torch.Tensor:
