@@ -10,7 +10,7 @@ from recxplore import config
 from recxplore.errors import ConfigError
 from recxplore.pipeline import train
 from recxplore.report import write_report
-from recxplore.sweep import load_sweep, only_cells, run_sweep
+from recxplore.sweep import load_sweep, only_cells, run_sweep, search_seeds
 
 
 @pytest.fixture
@@ -157,11 +157,52 @@ def test_search_chooses_each_cells_setting_on_validation_then_runs_its_seeds(bas
         # the search seed's final run is the search's own run, from the cache
         search_run = next(r for r in searched if r["cell"] == label and r["overrides"][-1] == best)
         assert next(r for r in finals if r["seed"] == 2)["run_dir"] == search_run["run_dir"]
-    assert record["search"]["settings"] == 2 and record["search"]["seed"] == 2
+    assert record["search"]["settings"] == 2 and record["search"]["seeds"] == [2]
     text = Path(write_report([record["path"]], tmp_path / "out")["files"][0]).read_text()
     assert "each of the 2 settings of train.lr in [0.0001, 0.01] on seed 2" in text
     assert f"| gru | {record['search']['chosen']['gru']['overrides'][0]} |" in text
     assert "| id (baseline) | 2 |" in text  # search runs stay out of the tables
+
+
+def test_several_search_seeds_choose_on_the_mean_validation_score(base_file, tmp_path):
+    path = write(
+        tmp_path,
+        {
+            "name": "searched-twice",
+            "cells": {"id": []},
+            "search": {"train.lr": [1e-4, 1e-2]},
+            "search_seed": [1, 2],
+        },
+    )
+    record = run_sweep(load_sweep(path), progress=False)
+    searched = [r for r in record["runs"] if r.get("search")]
+    assert sorted((r["overrides"][-1], r["seed"]) for r in searched) == [
+        ("train.lr=0.0001", 1),
+        ("train.lr=0.0001", 2),
+        ("train.lr=0.01", 1),
+        ("train.lr=0.01", 2),
+    ]
+    valid: dict[str, list[float]] = {}
+    for r in searched:
+        results = json.loads((Path(r["run_dir"]) / "results.json").read_text())
+        valid.setdefault(r["overrides"][-1], []).append(
+            results["metrics"]["valid"]["full"]["NDCG@10"]
+        )
+    means = {setting: sum(v) / 2 for setting, v in valid.items()}
+    chosen = record["search"]["chosen"]["id"]
+    assert chosen["overrides"] == [max(means, key=means.get)]
+    assert chosen["valid"] == pytest.approx(means)
+    assert record["search"]["seeds"] == [1, 2]
+    finals = [r for r in record["runs"] if not r.get("search")]
+    best = next(r for r in searched if r["overrides"] == chosen["overrides"] and r["seed"] == 1)
+    assert next(r for r in finals if r["seed"] == 1)["run_dir"] == best["run_dir"]
+    text = Path(write_report([record["path"]], tmp_path / "out")["files"][0]).read_text()
+    assert "on seeds 1, 2 (each setting scored by its mean over them)" in text
+
+
+def test_search_seeds_of_a_record_written_before_several_seeds():
+    assert search_seeds({"seed": 3}) == [3]
+    assert search_seeds({"seeds": [3, 4]}) == [3, 4]
 
 
 def test_a_cell_may_not_set_what_the_search_varies(base_file, tmp_path):
@@ -174,6 +215,12 @@ def test_a_cell_may_not_set_what_the_search_varies(base_file, tmp_path):
         load_sweep(write(tmp_path, {"cells": {"x": []}, "search": ["train.lr"]}))
     with pytest.raises(ConfigError, match=r"search train.lr=nope: train.lr"):
         load_sweep(write(tmp_path, {"cells": {"x": []}, "search": {"train.lr": ["nope"]}}))
+    searched = {"cells": {"x": []}, "search": {"train.lr": [1e-3]}}
+    for bad in ([1, 1], [], "1", [1, "2"]):
+        with pytest.raises(ConfigError, match=r"search_seed: must be an integer or a list"):
+            load_sweep(write(tmp_path, {**searched, "search_seed": bad}))
+    with pytest.raises(ConfigError, match=r"search_seed: .* with a search"):
+        load_sweep(write(tmp_path, {"cells": {"x": []}, "search_seed": 1}))
 
 
 def _processes_under(home: Path) -> list[int]:

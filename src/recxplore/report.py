@@ -33,6 +33,7 @@ from recxplore.report_groups import (
     per_user_ndcg,
     regime_baselines,
 )
+from recxplore.sweep import search_seeds
 from recxplore.tables import COLUMNS as METRICS
 from recxplore.tables import markdown
 from recxplore.train.run import UPSTREAM_ONLY
@@ -273,6 +274,12 @@ def _selection(cells: dict[str, list[dict[str, Any]]], assembled: list[list[str]
     return lines
 
 
+def _seeds_phrase(seeds: list[int]) -> str:
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    return f"seeds {', '.join(map(str, seeds))} (each setting scored by its mean over them)"
+
+
 def _search(searches: list[dict[str, Any]], metric: str) -> list[str]:
     """Each cell's setting from its sweep's search, beside every setting's validation score."""
     lines = []
@@ -280,8 +287,8 @@ def _search(searches: list[dict[str, Any]], metric: str) -> list[str]:
         space = "; ".join(f"{k} in {v}" for k, v in search["space"].items())
         lines += [
             f"Search: every cell trained each of the {search['settings']} settings of "
-            f"{space} on seed {search['seed']}, and ran its seeds with the setting of best "
-            f"validation {metric}.",
+            f"{space} on {_seeds_phrase(search_seeds(search))}, and ran its seeds with the "
+            f"setting of best validation {metric}.",
             "",
         ]
         rows = [

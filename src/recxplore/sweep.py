@@ -20,13 +20,15 @@ modules:                       # ... and/or the paper's method: vary one module 
 search:                        # optional: the same search for every cell, baselines included
   train.lr: [1.0e-3, 4.0e-3]
   model.dropout: [0.2, 0.5]
-search_seed: 42                # the seed the search runs on (default: the first seed)
+search_seed: 42                # the seed the search runs on (default: the first seed), or a
+                               # list such as [42, 43]: each setting scored by its mean over them
 ```
 
-With ``search``, every cell first trains each setting of the search grid on the search seed;
-the setting with the best validation ``train.select_metric`` is the cell's, and all its seeds
-run with it (the search seed's run is the search's own, from the cache). Search runs are in
-``sweep.json`` marked ``"search": true`` and stay out of report tables; the report lists each
+With ``search``, every cell first trains each setting of the search grid on the search seed (or
+seeds); the setting with the best validation ``train.select_metric`` (its mean over the search
+seeds) is the cell's, and all its seeds run with it (a search seed's run is the search's own,
+from the cache). Several search seeds cost more runs and make the choice less a matter of one
+seed's luck where settings score close. Search runs are in ``sweep.json`` marked ``"search": true`` and stay out of report tables; the report lists each
 cell's chosen setting and the budget. A cell may not set a key the search varies.
 
 Every run goes through the pipeline's cache, so a rerun never retrains a finished run; a run
@@ -91,7 +93,7 @@ class Sweep:
     cells: dict[str, list[str]] = field(default_factory=dict)
     modules: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     search: dict[str, list[Any]] = field(default_factory=dict)
-    search_seed: Optional[int] = None
+    search_seeds: list[int] = field(default_factory=list)
     # with --cells: the sweep as the file declares it, whose other cells sweep.json keeps
     whole: Optional[Sweep] = None
 
@@ -154,9 +156,17 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
             if not (isinstance(v, list) and v)
         ]
     search_seed = raw.get("search_seed")
-    if search_seed is not None and not (isinstance(search_seed, int) and raw.get("search")):
+    search_seeds = [search_seed] if isinstance(search_seed, int) else search_seed
+    if search_seed is not None and not (
+        raw.get("search")
+        and isinstance(search_seeds, list)
+        and search_seeds
+        and all(isinstance(s, int) for s in search_seeds)
+        and len(set(search_seeds)) == len(search_seeds)
+    ):
         problems.append(
-            f"{path}: search_seed: must be an integer, with a search; got {search_seed!r}"
+            f"{path}: search_seed: must be an integer or a list of distinct integers, with a "
+            f"search; got {search_seed!r}"
         )
     if problems:
         raise ConfigError(problems)
@@ -204,7 +214,8 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
         search={str(k): v for k, v in (raw.get("search") or {}).items()},
     )
     if sweep.search:
-        sweep.search_seed = search_seed if search_seed is not None else sweep.seeds[0]
+        given = [int(s) for s in search_seeds] if isinstance(search_seeds, list) else []
+        sweep.search_seeds = given or sweep.seeds[:1]
     for label, overrides in cells.items():
         clash = sorted({o.split("=", 1)[0] for o in overrides} & set(sweep.search))
         if clash:
@@ -268,7 +279,11 @@ def _earlier_record(sweep: Sweep, folder: Path) -> dict[str, Any]:
         )
         return {"runs": [], "chosen": {}}
     search = earlier.get("search", {})
-    if earlier.get("seeds") != sweep.seeds or search.get("space", {}) != sweep.search:
+    if (
+        earlier.get("seeds") != sweep.seeds
+        or search.get("space", {}) != sweep.search
+        or search_seeds(search) != sweep.search_seeds
+    ):
         log.warning(
             "sweep %s: %s was written with other seeds or another search; it will hold only "
             "this call's cells",
@@ -281,6 +296,11 @@ def _earlier_record(sweep: Sweep, folder: Path) -> dict[str, Any]:
         "runs": [r for r in earlier.get("runs", []) if r.get("cell") in others],
         "chosen": {c: v for c, v in search.get("chosen", {}).items() if c in others},
     }
+
+
+def search_seeds(search: Mapping[str, Any]) -> list[int]:
+    """The seeds a recorded search ran on (``sweep.json`` before several seeds: ``seed``)."""
+    return list(search.get("seeds") or ([search["seed"]] if "seed" in search else []))
 
 
 def sweep_dir(sweep: Sweep, home: Optional[str] = None) -> Path:
@@ -352,7 +372,7 @@ def run_sweep(
     if sweep.search:
         record["search"] = {
             "space": sweep.search,
-            "seed": sweep.search_seed,
+            "seeds": sweep.search_seeds,
             "settings": len(sweep.candidates()),
             "chosen": earlier["chosen"],
         }
@@ -403,14 +423,21 @@ def run_sweep(
         """Each cell's overrides with its setting from the search, chosen on validation."""
         if not sweep.search:
             return cells
-        settings, seed = sweep.candidates(), sweep.search_seed
-        assert seed is not None, "load_sweep sets it with the search"
-        jobs_ = [(label, cells[label] + s, seed) for label in cells for s in settings]
-        scores: dict[str, list[Optional[float]]] = {label: [] for label in cells}
+        settings, seeds = sweep.candidates(), sweep.search_seeds
+        jobs_ = [
+            (label, cells[label] + s, seed) for label in cells for s in settings for seed in seeds
+        ]
+        runs: dict[str, list[Optional[float]]] = {label: [] for label in cells}
         for label, _, results in train_all(jobs_, searching=True):
-            scores[label].append(None if results is None else _select_score(results))
+            runs[label].append(None if results is None else _select_score(results))
         chosen = {}
-        for label, found in scores.items():
+        for label, flat in runs.items():
+            # a setting's score is its mean over the search seeds; any failed run fails it
+            per_setting = [flat[i : i + len(seeds)] for i in range(0, len(flat), len(seeds))]
+            found = [
+                None if None in values else statistics.mean(v for v in values if v is not None)
+                for values in per_setting
+            ]
             scored = [(v, i) for i, v in enumerate(found) if v is not None]
             if not scored:
                 continue  # every setting failed: the cell has no runs
