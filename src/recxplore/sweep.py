@@ -28,8 +28,9 @@ With ``search``, every cell first trains each setting of the search grid on the 
 seeds); the setting with the best validation ``train.select_metric`` (its mean over the search
 seeds) is the cell's, and all its seeds run with it (a search seed's run is the search's own,
 from the cache). Several search seeds cost more runs and make the choice less a matter of one
-seed's luck where settings score close. Search runs are in ``sweep.json`` marked ``"search": true`` and stay out of report tables; the report lists each
-cell's chosen setting and the budget. A cell may not set a key the search varies.
+seed's luck where settings score close. Search runs are in ``sweep.json`` marked
+``"search": true`` and stay out of report tables; the report lists each cell's chosen setting
+and the budget. A cell may not set a key the search varies.
 
 Every run goes through the pipeline's cache, so a rerun never retrains a finished run; a run
 that fails is recorded in ``sweep.json`` with its error and the sweep goes on. Overrides given
