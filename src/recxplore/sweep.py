@@ -215,8 +215,7 @@ def load_sweep(path: str | Path, extra: Optional[list[str]] = None) -> Sweep:
         search={str(k): v for k, v in (raw.get("search") or {}).items()},
     )
     if sweep.search:
-        given = [int(s) for s in search_seeds] if isinstance(search_seeds, list) else []
-        sweep.search_seeds = given or sweep.seeds[:1]
+        sweep.search_seeds = search_seeds or sweep.seeds[:1]  # checked above
     for label, overrides in cells.items():
         clash = sorted({o.split("=", 1)[0] for o in overrides} & set(sweep.search))
         if clash:
