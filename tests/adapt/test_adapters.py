@@ -89,6 +89,18 @@ def test_moe_gate_noise_only_in_training():
     assert not torch.equal(moe(x), moe(x))
 
 
+def test_moe_is_the_gated_sum_of_whitening_experts():
+    torch.manual_seed(0)
+    moe = MoEAdapter(6, 4, experts=3, noise=True).eval()
+    for p in (moe.bias, moe.gate.weight):
+        torch.nn.init.normal_(p)
+    x = torch.randn(5, 6)
+    gate = (x @ moe.gate.weight.T).softmax(-1)  # (5, 3)
+    experts = [(x - moe.bias[k]) @ moe.weight[k] for k in range(3)]  # 3 x (5, 4)
+    expected = sum(gate[:, k : k + 1] * experts[k] for k in range(3))
+    torch.testing.assert_close(moe(x), expected)
+
+
 def test_pca_fit_then_transform_equals_fit_transform():
     from sklearn.decomposition import PCA
 

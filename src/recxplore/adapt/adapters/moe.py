@@ -38,8 +38,13 @@ class MoEAdapter(nn.Module):
         nn.init.zeros_(self.gate_noise.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (N, d_in) -> experts (N, G, d_out), gate (N, G)
-        experts = torch.einsum("ngd,gde->nge", x[:, None, :] - self.bias, self.weight)
+        # x: (N, d_in) -> experts (N, G, d_out), gate (N, G). (x - b_k) W_k is computed as
+        # x W_k - b_k W_k: one (N, d_in) x (d_in, G * d_out) product, with no (N, G, d_in) copy
+        # of x (3x faster forward and backward; bench/moe_speed.py)
+        G, d_in, d_out = self.weight.shape
+        flat = self.weight.permute(1, 0, 2).reshape(d_in, G * d_out)
+        shift = torch.einsum("gd,gde->ge", self.bias, self.weight)  # (G, d_out)
+        experts = (x @ flat).view(-1, G, d_out) - shift
         logits = self.gate(x)
         if self.training and self.noise:
             logits = logits + torch.randn_like(logits) * F.softplus(self.gate_noise(x))
