@@ -38,7 +38,7 @@ PINNED = [
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
             "tune-sft": "f9385d05c23aa0857757",
-            "tune-scft": "ea9865b6ee7b98c8aea6",
+            "tune-scft": "590fd7a5773419eac290",
         },
     ),
     (
@@ -49,7 +49,7 @@ PINNED = [
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
             "tune-sft": "f9385d05c23aa0857757",
-            "tune-scft": "ea9865b6ee7b98c8aea6",
+            "tune-scft": "590fd7a5773419eac290",
         },
     ),
     (
@@ -60,7 +60,7 @@ PINNED = [
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
             "tune-sft": "f9385d05c23aa0857757",
-            "tune-scft": "ea9865b6ee7b98c8aea6",
+            "tune-scft": "590fd7a5773419eac290",
         },
     ),
     (
@@ -76,7 +76,7 @@ PINNED = [
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
             "tune-sft": "f9385d05c23aa0857757",
-            "tune-scft": "ea9865b6ee7b98c8aea6",
+            "tune-scft": "590fd7a5773419eac290",
         },
     ),
 ]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import torch
 
 
-def contrastive_loss(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+def contrastive_loss(
+    a: torch.Tensor, b: torch.Tensor, temperature: float | torch.Tensor
+) -> torch.Tensor:
     logits = a @ b.T / temperature
     targets = torch.softmax((a @ a.T + b @ b.T) / 2 * temperature, dim=-1)
     forward = -(targets * torch.log_softmax(logits, dim=-1)).sum(-1)

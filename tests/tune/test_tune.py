@@ -252,6 +252,20 @@ def test_each_run_seed_draws_its_own_adapters_unless_one_is_pinned(tune_cfg):
     assert all(torch.equal(pinned[0][k], pinned[1][k]) for k in pinned[0])
 
 
+@pytest.mark.parametrize("learn", [True, False])
+def test_scft_temperature_trains_with_the_lora_weights_unless_fixed(tune_cfg, tmp_path, learn):
+    cfg = tune_cfg.replace(**{"tune.scft_learn_temperature": learn, "tune.scft_temperature": 3.0})
+    ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
+    source, identity = models.resolve(cfg.extract.model, tmp_path)
+    stage.train_stage("scft", cfg, ds, source, identity, [], tmp_path / "scft", progress=False)
+    record = json.loads((tmp_path / "scft" / "scft_temperature.json").read_text())
+    assert record["trained"] is learn
+    if learn:  # 4 Adam steps at lr 1e-2 move it by about 0.04
+        assert 0.0 < abs(record["temperature"] - 3.0) < 0.1
+    else:
+        assert "temperature" not in record
+
+
 def test_scft_loss_is_llmembs_contrastive_loss():
     import math
 
