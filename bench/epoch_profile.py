@@ -7,7 +7,8 @@ forward, loss, backward, optimiser), then one validation pass, once per variant:
 - before: random batching, dropout on the attention weights, float32 (the old defaults);
 - each speed setting alone: ``model.attention_dropout=0``, ``train.batching=bucketed``,
   ``train.precision=bfloat16``;
-- defaults: bucketed and bfloat16, attention dropout kept (validation keeps it);
+- defaults: bucketed, and bfloat16 where the CPU has it natively (``train.precision=auto``, as
+  training resolves it), attention dropout kept (validation keeps it);
 - all three together.
 
 Phase times are scaled to a whole epoch (bucketed batching has another number of batches), and
@@ -32,8 +33,9 @@ from recxplore import config
 from recxplore.cache import home_dir
 from recxplore.data.prepare import prepare
 from recxplore.data.split import train_sequences
+from recxplore.pipeline import item_inputs
 from recxplore.registry import LOSSES
-from recxplore.runtime import autocast
+from recxplore.runtime import autocast, resolve_precision
 from recxplore.train.batches import causal_batch, causal_windows, epoch_batches
 from recxplore.train.loop import build_evaluations, evaluate
 from recxplore.train.losses import DEFAULT_NEGATIVES
@@ -45,7 +47,7 @@ VARIANTS = {
     "no attention dropout": BEFORE + ["model.attention_dropout=0"],
     "bucketed": BEFORE + ["train.batching=bucketed"],
     "bfloat16": BEFORE + ["train.precision=bfloat16"],
-    "defaults": ["train.batching=bucketed", "train.precision=bfloat16"],
+    "defaults": ["train.batching=bucketed", "train.precision=auto"],
     "all three": [
         "model.attention_dropout=0",
         "train.batching=bucketed",
@@ -56,8 +58,9 @@ PHASES = ("data", "forward", "loss", "backward", "optimiser", "evaluation")
 
 
 def profile(cfg: config.Config, batches: int) -> dict[str, float]:
-    ds, _ = prepare(cfg.data, home_dir(cfg.paths.home))
-    model = build_model(cfg, ds)
+    ds, data = prepare(cfg.data, home_dir(cfg.paths.home))
+    # the stored features, PQ codes or ID table an item embedder needs (extracted if not cached)
+    model = build_model(cfg, ds, item_inputs(cfg, ds, data.key, progress=False))
     valid, _ = build_evaluations(ds, cfg)
     windows = causal_windows(train_sequences(ds), cfg.model.max_len)
     lengths = np.array([len(w) for w in windows])
@@ -68,6 +71,7 @@ def profile(cfg: config.Config, batches: int) -> dict[str, float]:
     k = cfg.train.num_negatives or DEFAULT_NEGATIVES[cfg.train.loss]
     gen = torch.Generator().manual_seed(0)
     cpu = torch.device("cpu")
+    precision = resolve_precision(cfg.train.precision, cpu.type)
     times: dict[str, float] = defaultdict(float)
     model.train()
     steps = epoch[: batches or None]
@@ -76,7 +80,7 @@ def profile(cfg: config.Config, batches: int) -> dict[str, float]:
         inputs, targets = causal_batch([windows[i] for i in batch])
         x, y = torch.from_numpy(inputs), torch.from_numpy(targets)
         t1 = time.perf_counter()
-        with autocast(cpu, cfg.train.precision):
+        with autocast(cpu, precision):
             hidden = model(x)
             where = y > 0
             h, t = hidden[where], y[where]
