@@ -34,7 +34,10 @@ LAYERS = [
     ("backbones", {"backbones"}),
     ("eval", {"eval"}),
     ("train", {"train"}),
-    ("pipeline", {"pipeline", "sweep", "ray_runs", "report", "report_groups", "diagnose"}),
+    (
+        "pipeline",
+        {"pipeline", "sweep", "ray_runs", "local_runs", "report", "report_groups", "diagnose"},
+    ),
     ("serve", {"serve"}),
     ("cli", {"cli", "__main__"}),
 ]

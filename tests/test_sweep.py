@@ -8,6 +8,7 @@ import yaml
 
 from recxplore import config
 from recxplore.errors import ConfigError
+from recxplore.local_runs import SerialRuns
 from recxplore.pipeline import train
 from recxplore.report import write_report
 from recxplore.sweep import load_sweep, only_cells, run_sweep, search_seeds
@@ -162,6 +163,63 @@ def test_search_chooses_each_cells_setting_on_validation_then_runs_its_seeds(bas
     assert "each of the 2 settings of train.lr in [0.0001, 0.01] on seed 2" in text
     assert f"| gru | {record['search']['chosen']['gru']['overrides'][0]} |" in text
     assert "| id (baseline) | 2 |" in text  # search runs stay out of the tables
+
+
+class _TwoWorkersInOrder(SerialRuns):
+    """Two runs submitted at once, ending in the order submitted; logs what the sweep does."""
+
+    width = 2
+
+    def __init__(self, jobs):
+        super().__init__()
+        self.log = []
+
+    def submit(self, fn, *args):
+        self.log.append(("submit", args[1][-1] if args[1] else "", args[2]))
+        return super().submit(fn, *args)
+
+    def wait(self, handles):
+        handle, outcome = super().wait(handles)
+        self.log.append(("end", outcome["entry"]["overrides"][-1:], None))
+        return handle, outcome
+
+
+def test_a_cells_seeds_start_when_its_own_search_ends(base_file, tmp_path, monkeypatch):
+    pools = []
+    monkeypatch.setattr(
+        "recxplore.sweep.ProcessRuns",
+        lambda jobs: pools.append(_TwoWorkersInOrder(jobs)) or pools[-1],
+    )
+    path = write(
+        tmp_path,
+        {
+            "name": "no-barrier",
+            "cells": {"id": [], "gru": ["model.backbone=gru4rec"]},
+            "search": {"train.lr": [1e-4, 1e-2]},
+            "search_seed": 2,
+        },
+    )
+    record = run_sweep(load_sweep(path), progress=False, jobs=2)
+    log = pools[0].log
+    submitted = [(what, seed) for kind, what, seed in log if kind == "submit"]
+    assert submitted[:4] == [("train.lr=0.0001", 2), ("train.lr=0.01", 2)] * 2
+    # id's seed 1 starts while gru's last search run is still going
+    first_seed = next(i for i, (kind, _, seed) in enumerate(log) if kind == "submit" and seed == 1)
+    fourth_end = [i for i, (kind, *_) in enumerate(log) if kind == "end"][3]
+    assert first_seed < fourth_end
+    # the record still lists the searches first, then the seeds seed-major
+    assert [(r["cell"], r.get("search", False)) for r in record["runs"]][:4] == [
+        ("id", True),
+        ("id", True),
+        ("gru", True),
+        ("gru", True),
+    ]
+    assert [(r["cell"], r["seed"]) for r in record["runs"][4:]] == [
+        ("id", 1),
+        ("gru", 1),
+        ("id", 2),
+        ("gru", 2),
+    ]
 
 
 def test_several_search_seeds_choose_on_the_mean_validation_score(base_file, tmp_path):

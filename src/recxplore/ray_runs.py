@@ -10,14 +10,16 @@ Without an address a local Ray instance is started on this machine and stopped a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any, Optional
 
 from recxplore.errors import ConfigError
 
 
 class RayRuns:
-    """The sweep's pool, on Ray: ``map`` submits every task at once and yields in order."""
+    """The sweep's pool, on Ray (the interface of ``recxplore.local_runs``)."""
+
+    width = 1 << 30  # every run the sweep has ready goes to Ray at once; Ray places them
 
     def __init__(self, address: Optional[str]):
         try:
@@ -35,33 +37,34 @@ class RayRuns:
                 log_to_driver=False,
                 ignore_reinit_error=True,
             )
-        self.pending: list[Any] = []
+        self.pending: dict[Any, list[str]] = {}  # submitted, not yet waited for
+        self.tasks: dict[Callable[..., Any], Any] = {}  # each function made a Ray task once
 
-    def map(self, fn: Callable[..., dict[str, Any]], *columns: Iterable[Any]) -> Iterator[Any]:
-        task = self.ray.remote(fn)
-        self.pending = []
-        for args in zip(*columns):
-            sweep, overrides, seed = args[0], args[1], args[2]
-            cfg = sweep.config(overrides, seed)
-            gpus = 1 if str(cfg.train.device).startswith("cuda") else 0
-            options = {"num_cpus": cfg.train.threads or 1, "num_gpus": gpus, "max_retries": 0}
-            self.pending.append((overrides, task.options(**options).remote(*args)))
-        for overrides, ref in self.pending:
+    def submit(self, fn: Callable[..., dict[str, Any]], *args: Any) -> Any:
+        sweep, overrides, seed = args[0], args[1], args[2]
+        cfg = sweep.config(overrides, seed)
+        gpus = 1 if str(cfg.train.device).startswith("cuda") else 0
+        options = {"num_cpus": cfg.train.threads or 1, "num_gpus": gpus, "max_retries": 0}
+        task = self.tasks.setdefault(fn, self.ray.remote(fn))
+        ref = task.options(**options).remote(*args)
+        self.pending[ref] = overrides
+        return ref
+
+    def wait(self, handles: list[Any]) -> tuple[Any, dict[str, Any]]:
+        (ref,), _ = self.ray.wait(handles, num_returns=1)
+        overrides = self.pending.pop(ref)
+        try:
+            return ref, self.ray.get(ref)
+        except self.ray.exceptions.RayError as err:  # the worker died, or Ray stopped
+            error = f"{type(err).__name__}: {str(err).splitlines()[0]}"
+            entry = {"overrides": overrides, "status": "failed", "error": error}
+            return ref, {"entry": entry, "results": None}
+
+    def shutdown(self, stopped: bool) -> None:
+        for ref in self.pending if stopped else ():
             try:
-                yield self.ray.get(ref)
-            except self.ray.exceptions.RayError as err:  # the worker died, or Ray stopped
-                error = f"{type(err).__name__}: {str(err).splitlines()[0]}"
-                yield {
-                    "entry": {"overrides": overrides, "status": "failed", "error": error},
-                    "results": None,
-                }
-
-    def shutdown(self, cancel_futures: bool = True) -> None:
-        if cancel_futures:
-            for _, ref in self.pending:
-                try:
-                    self.ray.cancel(ref, force=True)
-                except Exception:  # noqa: BLE001 -- a finished task cannot be cancelled
-                    pass
+                self.ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001 -- a finished task cannot be cancelled
+                pass
         if self.started:
             self.ray.shutdown()

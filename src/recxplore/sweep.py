@@ -49,22 +49,21 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import multiprocessing
 import signal
 import statistics
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import yaml
 
 from recxplore import config as config_mod
 from recxplore.cache import home_dir, write_json_atomic
 from recxplore.errors import ConfigError
+from recxplore.local_runs import ProcessRuns, SerialRuns
 
 log = logging.getLogger(__name__)
 
@@ -376,34 +375,74 @@ def run_sweep(
             "settings": len(sweep.candidates()),
             "chosen": earlier["chosen"],
         }
-    pool: Any = None
+    pool: Any
     if ray is not None:
         from recxplore.ray_runs import RayRuns
 
         pool = RayRuns(None if ray == "local" else ray)
-    elif jobs > 1:
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    else:
+        pool = ProcessRuns(jobs) if jobs > 1 else SerialRuns()
+    bars = progress and isinstance(pool, SerialRuns)  # workers show no bars: a line a run
     # a terminated sweep (kill, a job scheduler) stops like an interrupted one, workers included
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
 
-    def train_all(
-        jobs_: list[tuple[str, list[str], int]], searching: bool = False
-    ) -> Iterator[tuple[str, int, Optional[dict[str, Any]]]]:
-        """Train (label, overrides, seed) triples; record each in ``sweep.json`` as it ends."""
-        if pool is None:
-            outcomes: Iterator[dict[str, Any]] = (
-                _train_one(sweep, overrides, seed, progress, train) for _, overrides, seed in jobs_
-            )
-        else:  # workers show no bars: one line per finished run instead
-            outcomes = pool.map(
-                _train_one,
-                *zip(*((sweep, overrides, seed, False, train) for _, overrides, seed in jobs_)),
-            )
-        for (label, _, seed), outcome in zip(jobs_, outcomes):
-            entry = {"cell": label, "seed": seed, **({"search": True} if searching else {})}
+    def choose(label: str, scores: dict[tuple[int, int], Optional[float]]) -> Optional[list[str]]:
+        """The cell's setting with the best mean validation score over the search seeds (a
+        setting with a failed run is out; ties: the first); None when every setting failed."""
+        settings, seeds = sweep.candidates(), sweep.search_seeds
+        found = [
+            None
+            if any(scores[i, k] is None for k in range(len(seeds)))
+            else statistics.mean(cast(float, scores[i, k]) for k in range(len(seeds)))
+            for i in range(len(settings))
+        ]
+        scored = [(v, i) for i, v in enumerate(found) if v is not None]
+        if not scored:
+            return None
+        best = settings[max(scored, key=lambda vi: vi[0])[1]]
+        record["search"]["chosen"][label] = {
+            "overrides": best,
+            "valid": {", ".join(st): v for st, v in zip(settings, found)},
+        }
+        return best
+
+    def run_cells(cells: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
+        """Every cell's search runs, then its seeds with the setting its search chose, as soon
+        as that cell's search has ended (no worker waits on another cell's search). Free workers
+        take search runs first, then seeds seed-major, so a sweep stopped part way has every
+        cell on its first seed; ``sweep.json`` lists the runs in that order, as they end."""
+        labels = list(cells)
+        settings, search_seeds_ = sweep.candidates(), sweep.search_seeds
+        # (order, label, overrides, seed, (setting, search seed) or None for a seed run)
+        Job = tuple[tuple[int, ...], str, list[str], int, Optional[tuple[int, int]]]
+        ready: list[Job] = []
+
+        def queue_seeds(c: int, overrides: list[str]) -> None:
+            for k, seed in enumerate(sweep.seeds):
+                ready.append(((1, k, c), labels[c], overrides, seed, None))
+
+        for c, label in enumerate(labels):
+            if not sweep.search:
+                queue_seeds(c, cells[label])
+                continue
+            for i, setting in enumerate(settings):
+                for k, seed in enumerate(search_seeds_):
+                    ready.append(((0, c, i, k), label, cells[label] + setting, seed, (i, k)))
+        earlier, ended = list(record["runs"]), {}
+        scores: dict[str, dict[tuple[int, int], Optional[float]]] = {lb: {} for lb in labels}
+        done: dict[str, list[dict[str, Any]]] = {lb: [] for lb in labels}
+        running: dict[Any, Job] = {}
+        while ready or running:
+            ready.sort(key=lambda job: job[0])
+            while ready and len(running) < pool.width:
+                job = ready.pop(0)
+                running[pool.submit(_train_one, sweep, job[2], job[3], bars, train)] = job
+            handle, outcome = pool.wait(list(running))
+            order, label, _, seed, searched = running.pop(handle)
+            entry = {"cell": label, "seed": seed, **({"search": True} if searched else {})}
             entry.update(outcome["entry"])
-            what = "search run" if searching else "seed"
+            what = "search run" if searched else "seed"
             if outcome["results"] is None:
                 log.error(
                     "sweep %s: cell %s %s %d failed: %s",
@@ -415,51 +454,30 @@ def run_sweep(
                 )
             else:
                 log.info("sweep %s: cell %s %s %d finished", sweep.name, label, what, seed)
-            record["runs"].append(entry)
+            ended[order] = entry
+            record["runs"] = earlier + [ended[o] for o in sorted(ended)]
             write_json_atomic(folder / "sweep.json", record)
-            yield label, seed, outcome["results"]
-
-    def choose(cells: dict[str, list[str]]) -> dict[str, list[str]]:
-        """Each cell's overrides with its setting from the search, chosen on validation."""
-        if not sweep.search:
-            return cells
-        settings, seeds = sweep.candidates(), sweep.search_seeds
-        jobs_ = [
-            (label, cells[label] + s, seed) for label in cells for s in settings for seed in seeds
-        ]
-        runs: dict[str, list[Optional[float]]] = {label: [] for label in cells}
-        for label, _, results in train_all(jobs_, searching=True):
-            runs[label].append(None if results is None else _select_score(results))
-        chosen = {}
-        for label, flat in runs.items():
-            # a setting's score is its mean over the search seeds; any failed run fails it
-            per_setting = [flat[i : i + len(seeds)] for i in range(0, len(flat), len(seeds))]
-            found = [
-                None if None in values else statistics.mean(v for v in values if v is not None)
-                for values in per_setting
-            ]
-            scored = [(v, i) for i, v in enumerate(found) if v is not None]
-            if not scored:
-                continue  # every setting failed: the cell has no runs
-            best = settings[max(scored, key=lambda vi: vi[0])[1]]  # ties: the first
-            record["search"]["chosen"][label] = {
-                "overrides": best,
-                "valid": {", ".join(st): v for st, v in zip(settings, found)},
+            results = outcome["results"]
+            if searched is None:
+                if results is not None:
+                    done[label].append(results)
+                continue
+            scores[label][searched] = None if results is None else _select_score(results)
+            if len(scores[label]) == len(settings) * len(search_seeds_):
+                best = choose(label, scores[label])
+                if best is not None:  # a cell whose every setting failed has no seed runs
+                    queue_seeds(labels.index(label), cells[label] + best)
+        if sweep.search:  # chosen settings listed in the file's order, whenever they ended
+            chosen = record["search"]["chosen"]
+            record["search"]["chosen"] = {
+                **{k: v for k, v in chosen.items() if k not in cells},
+                **{k: chosen[k] for k in labels if k in chosen},
             }
-            chosen[label] = cells[label] + best
-        return chosen
-
-    def run_cells(cells: dict[str, list[str]]) -> dict[str, list[dict[str, Any]]]:
-        cells = choose(cells)
-        # Seed-major: a sweep stopped part way has every cell on its first seed, not every
-        # seed of the first cells.
-        jobs_ = [(label, cells[label], seed) for seed in sweep.seeds for label in cells]
-        done: dict[str, list[dict[str, Any]]] = {label: [] for label in cells}
-        for label, _, results in train_all(jobs_):
-            if results is not None:
-                done[label].append(results)
+        for runs in done.values():
+            runs.sort(key=lambda r: sweep.seeds.index(r["seed"]))
         return done
 
+    stopped = False
     try:
         finished = run_cells(sweep.cells)
         if sweep.modules:
@@ -483,12 +501,9 @@ def run_sweep(
         record["path"] = str(folder)
         return record
     except BaseException:
-        if isinstance(pool, ProcessPoolExecutor):  # stopped: its workers stop too (their
-            for worker in multiprocessing.active_children():  # runs resume from checkpoints)
-                worker.terminate()
+        stopped = True
         raise
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        pool.shutdown(stopped)
