@@ -2,7 +2,8 @@
 that could never change a result leaves it, or a new one enters), update the pin and say why in
 the commit; ``scripts/remote/rekey.py`` renames finished run folders to their new keys. (A
 backbone whose code changes what it computes bumps its registry ``version``, which enters its
-run keys, so runs of the old code are never reused.)"""
+run keys, so runs of the old code are never reused; a tuning objective's ``version`` enters its
+stage keys the same way.)"""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ PINNED = [
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
             "tune-sft": "f9385d05c23aa0857757",
-            "tune-scft": "590fd7a5773419eac290",
+            "tune-scft": "db1415dd06ab548d0312",
         },
     ),
     (
@@ -49,7 +50,7 @@ PINNED = [
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
             "tune-sft": "f9385d05c23aa0857757",
-            "tune-scft": "590fd7a5773419eac290",
+            "tune-scft": "db1415dd06ab548d0312",
         },
     ),
     (
@@ -60,7 +61,7 @@ PINNED = [
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
             "tune-sft": "f9385d05c23aa0857757",
-            "tune-scft": "590fd7a5773419eac290",
+            "tune-scft": "db1415dd06ab548d0312",
         },
     ),
     (
@@ -76,7 +77,7 @@ PINNED = [
             "reduce": "1bd152022bd67f17be56",
             "tune-cpt": "320c1cd3a03bd0dc9abc",
             "tune-sft": "f9385d05c23aa0857757",
-            "tune-scft": "590fd7a5773419eac290",
+            "tune-scft": "db1415dd06ab548d0312",
         },
     ),
 ]

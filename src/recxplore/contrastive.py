@@ -15,8 +15,13 @@ import torch
 def contrastive_loss(
     a: torch.Tensor, b: torch.Tensor, temperature: float | torch.Tensor
 ) -> torch.Tensor:
-    logits = a @ b.T / temperature
-    targets = torch.softmax((a @ a.T + b @ b.T) / 2 * temperature, dim=-1)
-    forward = -(targets * torch.log_softmax(logits, dim=-1)).sum(-1)
-    backward = -(targets.T * torch.log_softmax(logits.T, dim=-1)).sum(-1)
-    return ((forward + backward) / 2).mean()
+    # In float32 whatever the autocast: an LLM's pooled states are long and nearly parallel
+    # (SmolLM2: norm about 35, mean cosine 0.97), so their dot products, about 1,200, differ by
+    # less than bfloat16's spacing there (8), and a bfloat16 loss is mostly rounding.
+    with torch.autocast(a.device.type, enabled=False):
+        a, b = a.float(), b.float()
+        logits = a @ b.T / temperature
+        targets = torch.softmax((a @ a.T + b @ b.T) / 2 * temperature, dim=-1)
+        forward = -(targets * torch.log_softmax(logits, dim=-1)).sum(-1)
+        backward = -(targets.T * torch.log_softmax(logits.T, dim=-1)).sum(-1)
+        return ((forward + backward) / 2).mean()

@@ -266,6 +266,25 @@ def test_scft_temperature_trains_with_the_lora_weights_unless_fixed(tune_cfg, tm
         assert "temperature" not in record
 
 
+def test_the_contrastive_loss_is_float32_under_bfloat16_autocast():
+    from recxplore.contrastive import contrastive_loss
+
+    # an LLM's pooled states: long and nearly parallel (norm about 34, mean cosine about 0.97)
+    torch.manual_seed(0)
+    common = torch.randn(64)
+    a = (common / common.norm() * 34 + 0.5 * torch.randn(32, 64)).requires_grad_()
+    b = a.detach() + 0.2 * torch.randn(32, 64)
+    exact = contrastive_loss(a, b, 3.0)
+    (g_exact,) = torch.autograd.grad(exact, a)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = contrastive_loss(a, b, 3.0)
+    (g_mixed,) = torch.autograd.grad(mixed, a)
+    assert mixed.dtype == torch.float32
+    # in bfloat16 these dot products round by several units: the loss and gradient were noise
+    assert torch.allclose(mixed, exact, rtol=1e-6)
+    assert torch.allclose(g_mixed, g_exact, rtol=1e-5, atol=1e-7)
+
+
 def test_scft_loss_is_llmembs_contrastive_loss():
     import math
 

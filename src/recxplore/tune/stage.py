@@ -73,8 +73,11 @@ def stage_settings(cfg: Config, stage: str) -> dict[str, Any]:
     """The tune settings that stage ``stage`` depends on (other stages' settings left out),
     with the seed it trains with."""
     alone = dataclasses.replace(cfg.tune, stages=[stage])  # its own objective's settings only
-    settings = key_settings(alone)
-    return {**settings, "dtype": tune_dtype(cfg), "seed": tune_seed(cfg)}
+    settings = {**key_settings(alone), "dtype": tune_dtype(cfg), "seed": tune_seed(cfg)}
+    version = OBJECTIVES.entry(stage).version
+    if version != 1:  # a changed objective never reuses stages of its earlier code
+        settings["objective_version"] = version
+    return settings
 
 
 def tune_dtype(cfg: Config) -> str:

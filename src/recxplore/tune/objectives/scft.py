@@ -138,4 +138,5 @@ OBJECTIVES.register(
     ),
     SCFTConfig,
     help="supervised contrastive fine-tuning (LLMEmb stage 1)",
+    version=2,  # 2: the loss in float32 under bfloat16 autocast
 )
