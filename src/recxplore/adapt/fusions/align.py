@@ -65,10 +65,10 @@ class AlignFusion(FeatureEmbedder):
             return None
         if len(items) > s.max_items:  # the loop seeds torch per epoch: the same subset again
             items = items[torch.randperm(len(items), device=items.device)[: s.max_items]]
-        with torch.autocast(items.device.type, enabled=False):  # dot products of size ~hidden
-            ids = unit_rms(self.id_table[items], self.id_table)  # LLMEmb's X (its SASRec table)
-            semantic = unit_rms(table[items].float(), table)  # its Y (the adapted features)
-            return s.weight * contrastive_loss(ids, semantic, s.temperature)
+        # contrastive_loss runs in float32 whatever the autocast
+        ids = unit_rms(self.id_table[items], self.id_table)  # LLMEmb's X (its SASRec table)
+        semantic = unit_rms(table[items].float(), table)  # its Y (the adapted features)
+        return s.weight * contrastive_loss(ids, semantic, s.temperature)
 
 
 def build_align(
