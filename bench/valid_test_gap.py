@@ -86,26 +86,38 @@ def main() -> None:
             f"{path}: no finished runs of baseline cell {baseline!r}; cells: "
             f"{', '.join(runs)} (name one with --baseline)"
         )
-    first = next(iter(runs[baseline].values()))
-    data_cfg = json.loads((Path(first) / "results.json").read_text(encoding="utf-8"))["config"]
-    tails, popularity = split_facts(data_cfg["data"])
+    # A sweep's cells may differ in their data (a regime each), so each cell's groups come from
+    # its own dataset, prepared once per data setting.
+    facts: dict[str, tuple[dict[str, set[str]], dict[str, dict[str, float]]]] = {}
+    cell_facts = {}
+    for cell, by_seed in runs.items():
+        results = Path(next(iter(by_seed.values()))) / "results.json"
+        data = json.loads(results.read_text(encoding="utf-8"))["config"]["data"]
+        key = json.dumps(data, sort_keys=True, default=str)
+        if key not in facts:
+            facts[key] = split_facts(data)
+        cell_facts[cell] = facts[key]
 
     # Per cell and split: seeds x users, users in one order shared by every cell.
-    users = sorted(ndcg(first, "test"))
+    users = sorted(ndcg(next(iter(runs[baseline].values())), "test"))
     seeds = sorted(runs[baseline])
-    table = {
-        cell: {
+    table, tails = {}, {}
+    for cell, by_seed in runs.items():
+        if not set(seeds) <= set(by_seed) or set(ndcg(by_seed[seeds[0]], "test")) != set(users):
+            print(f"{cell}: left out (not the seeds or not the users of {baseline})")
+            continue
+        table[cell] = {
             split: np.array(
                 [[v[u] for u in users] for v in (ndcg(by_seed[s], split) for s in seeds)]
             )
             for split in SPLITS
         }
-        for cell, by_seed in runs.items()
-        if set(seeds) <= set(by_seed)
-    }
+        tails[cell] = cell_facts[cell][0]
+    base_tails, popularity = cell_facts[baseline]
     table["(training popularity)"] = {
         split: np.array([[popularity[split][u] for u in users]]) for split in SPLITS
     }
+    tails["(training popularity)"] = base_tails
     rng = np.random.default_rng(0)
     draws = [
         (rng.integers(len(seeds), size=len(seeds)), rng.integers(len(users), size=len(users)))
@@ -119,7 +131,7 @@ def main() -> None:
             # own group, so the means are taken over different users.
             means = {}
             for split in SPLITS:
-                mask = np.array([(u in tails[split]) == (group == "tail") for u in users])
+                mask = np.array([(u in tails[cell][split]) == (group == "tail") for u in users])
                 means[split] = values[split][:, mask].mean()
             ratio = means["test"] / means["valid"] - 1.0 if means["valid"] else None
             row.append("n/a" if ratio is None else f"{ratio:+.1%}")
@@ -147,8 +159,9 @@ def main() -> None:
     ]
     print(
         f"{path.parent.name}: seeds {', '.join(map(str, seeds))}, {len(users)} users; tail "
-        f"targets {len(tails['valid']) / len(users):.1%} of validation, "
-        f"{len(tails['test']) / len(users):.1%} of test\n"
+        f"targets of {baseline} {len(base_tails['valid']) / len(users):.1%} of validation, "
+        f"{len(base_tails['test']) / len(users):.1%} of test; the popularity row is on "
+        f"{baseline}'s data\n"
     )
     print(markdown(head, rows))
 
