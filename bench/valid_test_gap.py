@@ -9,9 +9,10 @@ out): full-ranking NDCG@10 on validation and on test (each run's ``valid_ranks.c
 targets grouped by their training popularity, as reports do), and the relative change from
 validation to test. Against the baseline: the difference of the two cells' relative changes with
 a 95% bootstrap interval (seeds and users resampled together, each draw the same for both
-cells and both splits, so the pairing by seed and user is kept). The tail share of each split's targets comes last: a
-split with more tail targets is harder for every cell, and more so for cells weak on tail items;
-a last row ranks items by training popularity, for how much each split rewards following it.
+cells and both splits, so the pairing by seed and user is kept). The header gives the tail share
+of each split's targets: a split with more tail targets is harder for every cell, and more so
+for cells weak on tail items. A last row ranks items by training popularity, for how much each
+split rewards following it.
 """
 
 from __future__ import annotations
