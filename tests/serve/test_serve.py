@@ -20,7 +20,13 @@ import torch
 from recxplore import config
 from recxplore.cli import main
 from recxplore.pipeline import train
-from recxplore.serve.bundle import BundleError, export_bundle, load_bundle
+from recxplore.serve.bundle import (
+    REDUCTION_TOLERANCE,
+    BundleError,
+    export_bundle,
+    load_bundle,
+    relative_gap,
+)
 from recxplore.serve.new_items import add_items
 from recxplore.serve.recommend import Limits, recommend, user_scores
 
@@ -243,6 +249,29 @@ def test_a_tampered_bundle_is_refused(trained, tmp_path):
     (copy / "table.safetensors").write_bytes(bytes(data))
     with pytest.raises(BundleError, match="table.safetensors: missing or altered"):
         load_bundle(copy)
+
+
+def test_the_reduction_check_is_relative_to_the_features_scale():
+    rng = np.random.default_rng(0)
+    features = (rng.normal(size=(200, 32)) * 10).astype(np.float32)
+    # float32 rounding of a projection computed under another BLAS thread count: absolute
+    # differences near 1e-4 on features of magnitude 10 to 40, still a reproduction
+    rounded = features * (1 + rng.normal(size=features.shape) * 3e-6)
+    assert np.abs(rounded - features).max() > 1e-4
+    assert relative_gap(rounded, features) < REDUCTION_TOLERANCE
+    another_fit = features.copy()
+    another_fit[:, -1] *= -1  # a principal direction of the other sign: not this run's features
+    assert relative_gap(another_fit, features) > REDUCTION_TOLERANCE
+
+
+def test_a_failed_export_leaves_nothing_behind(trained, tmp_path, monkeypatch):
+    from recxplore.serve import bundle as bundle_mod
+
+    monkeypatch.setattr(bundle_mod, "REDUCTION_TOLERANCE", -1.0)
+    out = tmp_path / "bundle"
+    with pytest.raises(BundleError, match="does not reproduce the run's features"):
+        export_bundle(Path(trained[1]["run_dir"]), out)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_id_only_bundle_refuses_new_items(topics, trained, tmp_path):

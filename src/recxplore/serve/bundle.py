@@ -16,7 +16,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import torch
@@ -32,11 +32,25 @@ from recxplore.errors import RecxploreError
 from recxplore.registry import BACKBONES
 from recxplore.serve.approximate import ApproximateIndex
 
+if TYPE_CHECKING:
+    from recxplore.adapt.inputs import ItemInputs
+    from recxplore.data.dataset import Dataset
+
 FORMAT = 1
 MANIFEST = "manifest.json"
 # fusions whose vector for an item never in training comes from its features alone, through
 # weights that do not depend on which items the catalogue holds
 NEW_ITEM_FUSIONS = ("replace", "add", "concat", "delta", "align")
+# The largest difference, relative to the features' largest magnitude, between the run's reduced
+# features and the refitted reduction's: float32 rounding through the projection, which BLAS
+# does differently under another thread count, stays well below; a different fit does not.
+REDUCTION_TOLERANCE = 1e-4
+
+
+def relative_gap(refit: np.ndarray, features: np.ndarray) -> float:
+    """The largest difference between ``refit`` and ``features``, relative to the features'
+    largest magnitude (absolute differences grow with the features' scale)."""
+    return float(np.abs(refit - features).max() / max(np.abs(features).max(), 1e-12))
 
 
 class BundleError(RecxploreError):
@@ -98,12 +112,9 @@ def new_items_problem(cfg: Config, model: torch.nn.Module) -> Optional[str]:
 
 def export_bundle(run_dir: Path, out: Path) -> dict[str, Any]:
     """Write the bundle of the finished run ``run_dir`` into the new folder ``out``."""
-    from recxplore.adapt.reduce import fitted_reduction
     from recxplore.backbones.dual_view import DualView
     from recxplore.data.prepare import prepare
-    from recxplore.extract.store import open_store
-    from recxplore.extract.users import item_name
-    from recxplore.pipeline import features, item_inputs
+    from recxplore.pipeline import item_inputs
     from recxplore.runtime import load_checkpoint
     from recxplore.train.run import build_model
 
@@ -132,6 +143,31 @@ def export_bundle(run_dir: Path, out: Path) -> dict[str, Any]:
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    try:
+        manifest = _write_bundle(partial, run_dir, cfg, ds, inputs, model, state, table)
+    except BaseException:  # nothing half-written is left behind
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    partial.rename(out)
+    return {"bundle": str(out), **{k: v for k, v in manifest.items() if k != "files"}}
+
+
+def _write_bundle(
+    partial: Path,
+    run_dir: Path,
+    cfg: Config,
+    ds: Dataset,
+    inputs: ItemInputs,
+    model: torch.nn.Module,
+    state: dict[str, torch.Tensor],
+    table: torch.Tensor,
+) -> dict[str, Any]:
+    """Every file of the bundle of ``run_dir`` into the folder ``partial``; its manifest."""
+    from recxplore.adapt.reduce import fitted_reduction
+    from recxplore.extract.store import open_store
+    from recxplore.extract.users import item_name
+    from recxplore.pipeline import features
+
     save_tensors({"items": table}, str(partial / "table.safetensors"))
     backbone = {k: v.contiguous() for k, v in state.items() if not k.startswith("items.")}
     save_tensors(backbone, str(partial / "backbone.safetensors"))
@@ -165,11 +201,12 @@ def export_bundle(run_dir: Path, out: Path) -> dict[str, Any]:
             str(partial / "reduction.safetensors"),
         )
         again = load_reduction(partial).apply(raw[1:])  # what add-items will read
-        if not np.allclose(again, inputs.features[1:], atol=1e-4):
+        gap = relative_gap(again, inputs.features[1:])
+        if gap > REDUCTION_TOLERANCE:
             raise BundleError(
                 f"{run_dir}: the refitted reduction does not reproduce the run's features "
-                f"(largest difference {np.abs(again - inputs.features[1:]).max():.2e}); "
-                f"delete the cached reduced features under <home>/cache/reduced and rerun"
+                f"(largest difference {gap:.2e} of their largest magnitude); delete the cached "
+                f"reduced features under <home>/cache/reduced and rerun"
             )
         seen = inputs.seen if inputs.seen is not None else np.ones(ds.n_items + 1, bool)
         save_arrays(
@@ -195,8 +232,7 @@ def export_bundle(run_dir: Path, out: Path) -> dict[str, Any]:
             "adapters": len(chain.folders),
         }
     _write_manifest(partial, manifest)
-    partial.rename(out)
-    return {"bundle": str(out), **{k: v for k, v in manifest.items() if k != "files"}}
+    return manifest
 
 
 def load_reduction(folder: Path) -> Any:
