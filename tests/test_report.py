@@ -57,6 +57,18 @@ def test_report_from_a_sweep(tiny_cfg, tmp_path, capsys):
     gru = next(r for r in rows if r["cell"] == "gru4rec")
     assert gru["full NDCG@10 p"] != "" and float(gru["full NDCG@10 change"]) > -1
     assert (tmp_path / "out" / "ndcg10.png").stat().st_size > 1000
+    # the precision the runs trained in, resolved on this machine, with counts where they mix
+    run_files = [Path(r["run_dir"]) / "results.json" for r in record["runs"]]
+    precision = json.loads(run_files[0].read_text())["timing"]["precision"]
+    assert precision in ("float32", "bfloat16")
+    assert f"Training precision: {precision}. Test metrics" in text
+    other = {"float32": "bfloat16", "bfloat16": "float32"}[precision]
+    results = json.loads(run_files[0].read_text())
+    results["timing"]["precision"] = other
+    run_files[0].write_text(json.dumps(results))
+    write_report([record["path"]], tmp_path / "mixed")
+    text = (tmp_path / "mixed" / "report.md").read_text()
+    assert f"Training precision: {precision} (3 runs), {other} (1 run)." in text
 
 
 def test_sweeps_sharing_a_cell_count_each_run_once(tiny_cfg, tmp_path):

@@ -14,7 +14,7 @@ import csv
 import json
 import statistics
 import textwrap
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -306,6 +306,20 @@ def _search(searches: list[dict[str, Any]], metric: str) -> list[str]:
     return lines
 
 
+def _precisions(cells: dict[str, list[dict[str, Any]]]) -> str:
+    """The precision the runs trained in (bfloat16 and float32 runs differ beyond their seeds,
+    and ``train.precision=auto`` resolves by machine), with counts where they mix."""
+    found = Counter(
+        r.get("timing", {}).get("precision", "not recorded")
+        for runs in cells.values()
+        for r in runs
+    )
+    if len(found) == 1:
+        return f"Training precision: {next(iter(found))}."
+    mixed = ", ".join(f"{p} ({n} run{'s' if n > 1 else ''})" for p, n in found.most_common())
+    return f"Training precision: {mixed}."
+
+
 def _caveats(failed: list[dict[str, Any]], cells: dict[str, list[dict[str, Any]]]) -> list[str]:
     """What the tables leave out or mix: a sweep's runs that failed or did not finish, and runs
     that changed device part way (``--finish-on``), which no uninterrupted run repeats exactly."""
@@ -402,8 +416,8 @@ def write_report(
     text = [
         f"# {title}",
         "",
-        f"Datasets: {', '.join(datasets)}. Test metrics, mean ± std over "
-        f"seeds; bold = best mean per column."
+        f"Datasets: {', '.join(datasets)}. {_precisions(cells)} Test metrics, mean ± std "
+        f"over seeds; bold = best mean per column."
         + (
             f" Δ = relative change of the mean NDCG@10 against `{baseline}`, with a 95% "
             f"interval from a two-level bootstrap ({RESAMPLES} resamples of the seeds, then of "

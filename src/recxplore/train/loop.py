@@ -484,6 +484,7 @@ def _finish(
         "seconds_to_best": round(state.seconds_to_best, 3),
         "seconds_per_epoch": round(state.seconds / max(epochs, 1), 3),
         "devices": state.devices,
+        "precision": run.precision,
     }
     if run.world.distributed:
         timing["world_size"] = run.world.size

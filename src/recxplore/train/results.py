@@ -20,6 +20,7 @@ class Timing(TypedDict):
     seconds_to_best: float
     seconds_per_epoch: float
     devices: list[dict[str, Any]]  # [{"from_epoch": 1, "device": "cpu"}, ...]
+    precision: NotRequired[str]  # float32 or bfloat16, train.precision as resolved on the device
     wall_seconds: NotRequired[float]  # the whole run, evaluation included
     world_size: NotRequired[int]  # processes of a torchrun job (absent: one)
     batch_per_process: NotRequired[int]  # windows of a global batch each of them trains on
