@@ -14,8 +14,6 @@ missing). Prints one Markdown table.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
@@ -23,8 +21,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from feature_shift import store
-from recxplore import config
+from feature_shift import command_line, store
 from recxplore.tables import markdown
 
 NEIGHBOURS = 10
@@ -53,12 +50,7 @@ def cold_neighbour_share(x: np.ndarray, cold: np.ndarray) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/paper/base.yaml")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
-    parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args()
-    base = config.load(args.config, [*args.overrides])
+    parser, args, base = command_line(__doc__.splitlines()[0])
     frozen, cold = store(base.replace(**{"tune.stages": []}))
     if cold is None:
         parser.error("not a cold-start split: set data.cold_share (e.g. data.cold_share=0.15)")

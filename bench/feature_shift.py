@@ -39,13 +39,21 @@ def store(cfg: config.Config) -> tuple[np.ndarray, Optional[np.ndarray]]:
     return open_store(summary.path, ds).embeddings[1:].astype(np.float64), cold
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def command_line(
+    description: str,
+) -> tuple[argparse.ArgumentParser, argparse.Namespace, config.Config]:
+    """The command line of the scripts that compare frozen and tuned stores: ``--config``,
+    ``--seeds`` (the tuning seeds), then overrides; the parser, its arguments and the config."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", default="configs/paper/base.yaml")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
-    base = config.load(args.config, [*args.overrides])
+    return parser, args, config.load(args.config, [*args.overrides])
+
+
+def main() -> None:
+    _, args, base = command_line(__doc__.splitlines()[0])
     frozen, cold = store(base.replace(**{"tune.stages": []}))
     tuned = {s: store(base.replace(**{"train.seed": s}))[0] for s in args.seeds}
     pairs = [(f"frozen vs seed {s}", frozen, t) for s, t in tuned.items()]
