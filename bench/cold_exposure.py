@@ -18,11 +18,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from recxplore.cache import home_dir
 from recxplore.data.prepare import prepare
 from recxplore.data.split import eval_set
 from recxplore.eval.metrics import ndcg
+from recxplore.eval.protocol import ranks_from_scores
 from recxplore.serve.bundle import export_bundle, load_bundle
 from recxplore.serve.recommend import user_scores
 from recxplore.tables import markdown
@@ -43,14 +45,17 @@ def exposure(run_dir: Path) -> list[str]:
     for start in range(0, len(test), BATCH):
         histories = [list(h) for h in test.inputs[start : start + BATCH]]
         scores = user_scores(bundle, histories).numpy().copy()
+        targets = test.targets[start : start + BATCH]
+        rows = np.flatnonzero(cold[targets])
+        target_scores = scores[rows, targets[rows]]
         if bundle.config.eval.mask_history:
             for row, history in enumerate(histories):
                 scores[row, history] = -np.inf
         top = np.argpartition(-scores, K, axis=1)[:, :K]
-        targets = test.targets[start : start + BATCH]
-        rows = np.flatnonzero(cold[targets])
-        target_scores = scores[rows, targets[rows]][:, None]
-        cold_ranks.append(1 + (scores[rows] > target_scores).sum(1))
+        ranked = scores[rows].copy()  # evaluation ranks a target its history holds too
+        ranked[np.arange(len(rows)), targets[rows]] = target_scores
+        found = ranks_from_scores(torch.from_numpy(ranked), torch.from_numpy(targets[rows]))
+        cold_ranks.append(found.numpy())
         in_top = cold[top]
         slots += int(in_top.sum())
         users_seeing += int(in_top.any(1).sum())
